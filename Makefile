@@ -1,0 +1,58 @@
+# churn-service: one definition of every gate, run the same way locally and in CI.
+# `make help` lists the targets.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint unit data model report bench dataset train clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv from the pinned requirements (only when they change)
+
+run: venv ## the gated pipeline: data tests -> train -> quality gate -> metrics table
+	$(PYTEST) -q tests/data
+	$(PYTEST) -q tests/model
+	@$(PY) -m src.report
+
+test: venv ## every gate, cheapest first, stopping at the first red surface
+	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
+	  $(MAKE) --no-print-directory data && $(MAKE) --no-print-directory model
+
+lint: venv ## ruff lint + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+unit: venv ## tests/unit: the code (features, metrics, training, artifacts)
+	$(PYTEST) tests/unit
+
+data: venv ## tests/data: is the snapshot (CHURN_DATA) fit to train on?
+	$(PYTEST) tests/data
+
+model: venv ## tests/model: train once, then the quality gate; writes the gated artifact pair
+	$(PYTEST) tests/model
+
+report: venv ## print the metrics and gate table of the last gated model
+	@$(PY) -m src.report
+
+train: venv ## train once without the gate (python -m src.train)
+	$(PY) -m src.train
+
+dataset: venv ## regenerate data/churn.csv from its seed (identical bytes)
+	$(PY) -m src.make_dataset
+
+bench: venv ## print timing and quality figures (not a test)
+	$(PY) -m benchmarks.pipeline
+
+clean: ## remove the venv, caches and local artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache model_candidate.joblib metrics.json
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Benchmarks print figures; they never assert. Targets are judged by a reader, not by CI timing."""

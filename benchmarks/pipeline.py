@@ -1,0 +1,65 @@
+"""Pipeline figures: wall time of each test surface, training time, holdout
+quality, and single-row predict latency in-process.
+
+Run with `make bench`. The machine is shared and noisy, so each timing is the
+best (or the percentile) of several runs, and nothing here is a pass/fail.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from src import config, data, metrics
+from src.features import build_features
+from src.train import run, split, train_model
+
+SURFACES = ("lint", "unit", "data", "model")
+
+
+def _wall(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=config.ROOT, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def surfaces() -> None:
+    print("test surfaces (warm venv, one run each)")
+    for target in SURFACES:
+        print(f"  make {target:<6} {_wall(['make', '--no-print-directory', target]):6.1f} s")
+    print(f"  make test   {_wall(['make', '--no-print-directory', 'test']):6.1f} s")
+
+
+def training(repeats: int = 5) -> None:
+    X, y = build_features(data.load(config.data_path()))
+    X_train, X_hold, y_train, _ = split(X, y)
+    fits = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model = train_model(X_train, y_train)
+        fits.append(time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        result = run(config.data_path(), Path(out))
+        cli = time.perf_counter() - started
+    latency = metrics.predict_latency_ms(model.predict_proba, X_hold, repeats=1000)
+    print(f"training on {config.data_path().name} ({len(X_train)} rows)")
+    print(f"  fit                      min {min(fits) * 1000:7.1f} ms  median {statistics.median(fits) * 1000:7.1f} ms")
+    print(f"  train+evaluate+write     {cli:7.2f} s")
+    print(f"  holdout AUC / ECE        {result['holdout_auc']:.4f} / {result['holdout_ece']:.4f}")
+    print(f"  single-row predict_proba p50 {latency['p50']:.3f} ms  p99 {latency['p99']:.3f} ms")
+
+
+def main() -> int:
+    training()
+    if "--no-surfaces" not in sys.argv:
+        surfaces()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

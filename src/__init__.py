@@ -1,0 +1,1 @@
+"""churn-service ML code: data -> features -> train -> gate -> artifact."""

@@ -1,0 +1,46 @@
+"""The gate must go red on a leaky snapshot that the data tests cannot see.
+
+Here the leak hides inside an allowed column: monthly_charges was exported
+after cancellation fees were added, so it encodes the label.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from src.config import ROOT
+from src.make_dataset import write
+
+
+def test_label_leaking_through_a_feature_fails_the_ceiling(tmp_path: Path, small_customers: pd.DataFrame) -> None:
+    noise = np.random.default_rng(0).normal(0, 3, len(small_customers))
+    leaky = small_customers.assign(
+        monthly_charges=(40 + 45 * small_customers["churned"] + noise).round(2),
+        total_charges=np.nan,
+    )
+    write(leaky, tmp_path / "leaky.csv")
+    env = {
+        **os.environ,
+        "CHURN_DATA": str(tmp_path / "leaky.csv"),
+        "ARTIFACT_DIR": str(tmp_path / "out"),
+        "PROD_METRICS": str(tmp_path / "no_baseline.json"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/model/test_gate.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, f"the gate passed a leaky model:\n{result.stdout[-2000:]}"
+    assert "too good to be true" in result.stdout, f"the ceiling did not explain itself:\n{result.stdout[-3000:]}"
+    verdict = json.loads((tmp_path / "out" / "metrics.json").read_text())["gate"]
+    assert verdict["passed"] is False, "metrics.json records a failed gate as passed: the rollout would ship it"
