@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint unit data model report bench dataset train clean
+.PHONY: help venv run serve test lint unit data model report bench dataset train clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,20 +19,32 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed ## create .venv from the pinned requirements (only when they change)
 
-run: venv ## the gated pipeline: data tests -> train -> quality gate -> metrics table
+HOST ?= 127.0.0.1
+PORT ?= 8000
+EXAMPLE := {"customer_id": "7590-VHVEG", "tenure_months": 1, "monthly_charges": 29.85, "total_charges": 29.85, "contract": "month-to-month"}
+
+run: venv ## the gated pipeline: data tests -> train -> quality gate -> metrics table, then serve it
 	$(PYTEST) -q tests/data
 	$(PYTEST) -q tests/model
 	@$(PY) -m src.report
+	@$(MAKE) --no-print-directory serve
+
+serve: venv ## serve the gated model_candidate.joblib on HOST:PORT (default 127.0.0.1:8000)
+	@test -f model_candidate.joblib || { echo "no gated model: run 'make run' first" >&2; exit 1; }
+	$(info serving the gated model on http://$(HOST):$(PORT)  (Ctrl-C stops it). Try:)
+	$(info   curl -s http://$(HOST):$(PORT)/predict -H 'Content-Type: application/json' -d '$(EXAMPLE)')
+	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
 
 test: venv ## every gate, cheapest first, stopping at the first red surface
 	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
 	  $(MAKE) --no-print-directory data && $(MAKE) --no-print-directory model
 
-lint: venv ## ruff lint + format check
+lint: venv ## ruff lint + format check, hadolint on the Dockerfile
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint Dockerfile
 
-unit: venv ## tests/unit: the code (features, metrics, training, artifacts)
+unit: venv ## tests/unit: the code (features, metrics, training, artifacts, the API as a real process)
 	$(PYTEST) tests/unit
 
 data: venv ## tests/data: is the snapshot (CHURN_DATA) fit to train on?
@@ -50,8 +62,9 @@ train: venv ## train once without the gate (python -m src.train)
 dataset: venv ## regenerate data/churn.csv from its seed (identical bytes)
 	$(PY) -m src.make_dataset
 
-bench: venv ## print timing and quality figures (not a test)
+bench: venv ## print timing and quality figures (not a test; the HTTP part needs wrk)
 	$(PY) -m benchmarks.pipeline
+	$(PY) -m benchmarks.service
 
 clean: ## remove the venv, caches and local artifacts
 	rm -rf $(VENV) .pytest_cache .ruff_cache model_candidate.joblib metrics.json

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from src import config, data
-from src.make_dataset import generate
+from src.make_dataset import generate, write
+from src.train import run
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +20,12 @@ def snapshot() -> pd.DataFrame:
 def small_customers() -> pd.DataFrame:
     """A small, valid, seeded customer frame for fast code-level tests."""
     return generate(seed=7, n=1500)
+
+
+@pytest.fixture(scope="session")
+def small_artifact(tmp_path_factory: pytest.TempPathFactory, small_customers: pd.DataFrame):
+    """A gated-format artifact pair trained on the small frame: (folder, snapshot path)."""
+    folder = tmp_path_factory.mktemp("artifact")
+    write(small_customers, folder / "snapshot.csv")
+    run(folder / "snapshot.csv", folder)
+    return folder

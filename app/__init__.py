@@ -1,0 +1,1 @@
+"""The churn prediction service: serves the exact artifact the gate passed."""

@@ -1,0 +1,68 @@
+"""Prometheus metrics and structured logs: what shadow and canary analysis read.
+
+The rollout compares stable and candidate by request outcome, latency and the
+distribution of predicted probabilities; each has a metric here, labelled by
+variant. One JSON log line per prediction lets drift checks and shadow joins
+work from logs alone (joined on request_id).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+
+disable_created_metrics()  # the *_created series double the scrape and no dashboard here reads them
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+PROBABILITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # 20 equal bins for PSI
+
+_stream: list[TextIO | None] = [None]  # None: whatever sys.stdout is at the time of writing
+
+
+class Metrics:
+    """One registry per app, so tests can build many apps in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "churn_requests",
+            "HTTP requests by variant, endpoint and status code",
+            ["variant", "endpoint", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "churn_request_latency_seconds",
+            "Request latency in seconds",
+            ["variant", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.probability = Histogram(
+            "churn_predicted_probability",
+            "Predicted churn probabilities (one observation per customer scored)",
+            ["variant"],
+            buckets=PROBABILITY_BUCKETS,
+            registry=self.registry,
+        )
+
+
+def configure_logging(stream: TextIO | None = None) -> None:
+    """JSON lines, one per event, flushed per line so `tail -f` and log shippers see them live.
+
+    Written straight to the stream rather than through `logging`: the stdlib
+    machinery costs more per line than scoring a customer.
+    """
+    target = stream or sys.stdout
+    if isinstance(target, io.TextIOWrapper) and not target.line_buffering:
+        target.reconfigure(line_buffering=True)
+    _stream[0] = stream
+
+
+def log_event(event: str, **fields: Any) -> None:
+    stamp = datetime.now(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    (_stream[0] or sys.stdout).write(json.dumps({"event": event, "ts": stamp, **fields}, separators=(",", ":")) + "\n")

@@ -1,0 +1,211 @@
+"""The prediction API in-process: same numbers as offline, and every bad input is a clear 4xx."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.predictor import fast_churn_probability
+from app.settings import Settings
+from src import artifacts, data
+from src.features import build_features
+from src.train import split
+
+VALID = {
+    "customer_id": "7590-VHVEG",
+    "tenure_months": 1,
+    "monthly_charges": 29.85,
+    "total_charges": 29.85,
+    "contract": "month-to-month",
+}
+
+
+@pytest.fixture(scope="module")
+def settings(small_artifact: Path) -> Settings:
+    return Settings(model_path=small_artifact / artifacts.MODEL_FILE, max_batch_size=50, max_body_bytes=64 * 1024)
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def holdout(small_artifact: Path) -> tuple[pd.DataFrame, Any]:
+    df = data.load(small_artifact / "snapshot.csv")
+    X, y = build_features(df)
+    _, X_hold, _, _ = split(X, y)
+    model = artifacts.load_verified_model(small_artifact / artifacts.MODEL_FILE)
+    return df.loc[X_hold.index], model
+
+
+def _payload(row: pd.Series) -> dict[str, Any]:
+    total = row["total_charges"]
+    return {
+        "customer_id": row["customer_id"],
+        "tenure_months": int(row["tenure_months"]),
+        "monthly_charges": float(row["monthly_charges"]),
+        "total_charges": None if pd.isna(total) else float(total),
+        "contract": row["contract"],
+    }
+
+
+def test_service_and_offline_model_agree_exactly_on_every_holdout_row(client: TestClient, holdout) -> None:
+    rows, model = holdout
+    offline_single = [float(model.predict_proba(build_features(rows.iloc[[i]])[0])[0, 1]) for i in range(len(rows))]
+    served_single = [client.post("/predict", json=_payload(r)).json()["churn_probability"] for _, r in rows.iterrows()]
+    assert served_single == offline_single, "train/serve skew: /predict differs from the offline model"
+
+    offline_batch = model.predict_proba(build_features(rows)[0])[:, 1].tolist()
+    served_batch = []
+    for start in range(0, len(rows), 50):
+        chunk = [_payload(r) for _, r in rows.iloc[start : start + 50].iterrows()]
+        served_batch += [
+            p["churn_probability"]
+            for p in client.post("/predict/batch", json={"customers": chunk}).json()["predictions"]
+        ]
+    assert served_batch == offline_batch, "train/serve skew: /predict/batch differs from the offline model"
+
+
+def test_numpy_fast_path_is_bit_identical_to_sklearn(holdout) -> None:
+    rows, model = holdout
+    X, _ = build_features(rows)
+    fast = fast_churn_probability(model)
+    assert fast is not None, "the shipped pipeline should get the fast path"
+    np.testing.assert_array_equal(fast(X.to_numpy()), model.predict_proba(X)[:, 1])
+    for i in range(len(X)):
+        assert fast(X.iloc[[i]].to_numpy())[0] == model.predict_proba(X.iloc[[i]])[0, 1], f"row {i} differs"
+
+
+def test_prediction_carries_decision_version_and_variant(client: TestClient, settings: Settings) -> None:
+    response = client.post("/predict", json=VALID, headers={"X-Request-ID": "req-123"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    version = artifacts.read_json(settings.metrics_path)["model_version"]
+    assert body["model_version"] == version
+    assert body["variant"] == "stable"
+    assert body["threshold"] == 0.5
+    assert body["prediction"] == int(body["churn_probability"] >= 0.5)
+    assert response.headers["X-Model-Variant"] == "stable"
+    assert response.headers["X-Model-Version"] == version
+    assert response.headers["X-Request-ID"] == "req-123", "the caller's request id must come back for log joins"
+
+
+def test_decision_threshold_is_configuration(small_artifact: Path) -> None:
+    with TestClient(
+        create_app(Settings(model_path=small_artifact / artifacts.MODEL_FILE, decision_threshold=0.01))
+    ) as c:
+        body = c.post("/predict", json=VALID).json()
+    assert body["threshold"] == 0.01
+    assert body["prediction"] == 1, "a 1 % threshold flags every customer with p > 0.01"
+
+
+def test_one_json_log_line_per_prediction_with_the_request_id(client: TestClient, capsys) -> None:
+    capsys.readouterr()
+    client.post("/predict", json=VALID, headers={"X-Request-ID": "log-me"})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    predictions = [line for line in lines if line["event"] == "prediction"]
+    access = [line for line in lines if line["event"] == "access"]
+    assert len(predictions) == 1, lines
+    assert predictions[0]["request_id"] == "log-me"
+    assert {"variant", "model_version", "churn_probability", "latency_ms", "contract"} <= predictions[0].keys()
+    assert access[0]["request_id"] == "log-me", "the access log must carry the request id"
+    assert access[0]["status"] == 200
+
+
+def test_health_names_the_loaded_model(client: TestClient, settings: Settings) -> None:
+    body = client.get("/health").json()
+    metrics = artifacts.read_json(settings.metrics_path)
+    assert body["model_version"] == metrics["model_version"]
+    assert body["holdout_auc"] == metrics["holdout_auc"]
+    assert body["variant"] == "stable"
+
+
+def test_prometheus_metrics_count_requests_and_score_distribution(client: TestClient) -> None:
+    client.post("/predict", json=VALID)
+    client.post("/predict", json={**VALID, "contract": "weekly"})
+    text = client.get("/metrics").text
+    assert 'churn_requests_total{endpoint="/predict",status="200",variant="stable"}' in text
+    assert 'churn_requests_total{endpoint="/predict",status="422",variant="stable"}' in text
+    assert 'churn_predicted_probability_bucket{le="0.05",variant="stable"}' in text
+    assert "churn_request_latency_seconds_bucket" in text
+
+
+BAD_CUSTOMERS = [
+    ("unknown-contract", {**VALID, "contract": "weekly"}, "contract", "month-to-month"),
+    ("negative-tenure", {**VALID, "tenure_months": -1}, "tenure_months", "greater than or equal to 0"),
+    ("zero-charges", {**VALID, "monthly_charges": 0}, "monthly_charges", "greater than 0"),
+    ("negative-charges", {**VALID, "monthly_charges": -5.0}, "monthly_charges", "greater than 0"),
+    ("string-number", {**VALID, "monthly_charges": "29.85"}, "monthly_charges", "valid number"),
+    ("boolean-number", {**VALID, "tenure_months": True}, "tenure_months", "valid integer"),
+    ("missing-field", {k: v for k, v in VALID.items() if k != "contract"}, "contract", "Field required"),
+    ("misspelled-field", {**VALID, "tenure_month": 3}, "tenure_month", "Extra inputs"),
+    ("float-tenure", {**VALID, "tenure_months": 1.5}, "tenure_months", "valid integer"),
+]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "reason"), [c[1:] for c in BAD_CUSTOMERS], ids=[c[0] for c in BAD_CUSTOMERS]
+)
+def test_bad_customer_gets_422_naming_field_and_reason(
+    client: TestClient, payload: dict, field: str, reason: str
+) -> None:
+    response = client.post("/predict", json=payload)
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert any(e["loc"][-1] == field and reason in e["msg"] for e in errors), f"no error names {field!r}: {errors}"
+    assert client.get("/health").status_code == 200, "the server must keep serving after bad input"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ('{"customer_id":"a","tenure_months":1,"monthly_charges":NaN,"contract":"one-year"}', "finite number"),
+        ('{"customer_id":"a","tenure_months":1,"monthly_charges":Infinity,"contract":"one-year"}', "finite number"),
+        ('{"customer_id":"a","tenure_months":1,"monthly_charges":1e309,"contract":"one-year"}', "finite number"),
+        ("", "Field required"),
+        ("this is not json", "JSON decode error"),
+        ("[1, 2, 3]", "valid dictionary"),
+    ],
+    ids=["nan", "infinity", "1e309", "empty-body", "not-json", "array-not-object"],
+)
+def test_malformed_body_gets_422_not_500(client: TestClient, raw: str, reason: str) -> None:
+    response = client.post("/predict", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert reason in json.dumps(response.json()), response.text
+    assert client.get("/health").status_code == 200
+
+
+def test_empty_batch_is_rejected(client: TestClient) -> None:
+    response = client.post("/predict/batch", json={"customers": []})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "customers"]
+
+
+def test_oversized_batch_names_the_limit(client: TestClient) -> None:
+    response = client.post("/predict/batch", json={"customers": [VALID] * 51})
+    assert response.status_code == 413
+    assert "limit of 50" in response.json()["detail"]
+
+
+def test_body_over_the_size_limit_is_refused_before_parsing(client: TestClient) -> None:
+    big = json.dumps({"customers": [{**VALID, "customer_id": "x" * 60}] * 1000})
+    response = client.post("/predict/batch", content=big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert "MAX_BODY_BYTES" in response.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:
+        yield big.encode()
+
+    streamed = client.post("/predict/batch", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413, "a chunked body without Content-Length must hit the same limit"
+    assert client.get("/health").status_code == 200

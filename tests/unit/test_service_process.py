@@ -1,0 +1,119 @@
+"""The service as a real process: the image's own command line, startup refusals, and fuzzing.
+
+No Docker engine runs here, so the test starts the exact CMD of the Dockerfile
+as a uvicorn process on 127.0.0.1 (only host and port swapped) from the same
+files the image copies.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from src import artifacts
+from src.config import ROOT
+from tests.processes import free_port, running
+
+UVICORN = [sys.executable, "-m", "uvicorn"]
+
+
+def image_command() -> list[str]:
+    """The Dockerfile's exec-form CMD, parsed from the file itself."""
+    lines = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")]
+    assert len(lines) == 1, "the Dockerfile needs exactly one exec-form CMD"
+    return json.loads(lines[0].removeprefix("CMD "))
+
+
+def _local(cmd: list[str], port: int) -> list[str]:
+    assert cmd[0] == "uvicorn", f"the image must start uvicorn, not {cmd[0]!r}"
+    args = cmd[1:]
+    args[args.index("--host") + 1] = "127.0.0.1"
+    args[args.index("--port") + 1] = str(port)
+    return UVICORN + args
+
+
+@pytest.fixture(scope="module")
+def server(small_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("logs") / "uvicorn.log"
+    env = {"MODEL_PATH": str(small_artifact / artifacts.MODEL_FILE), "MODEL_VARIANT": "candidate"}
+    with running(_local(image_command(), port), f"http://127.0.0.1:{port}/health", env, log):
+        yield f"http://127.0.0.1:{port}"
+
+
+def test_the_image_command_serves_the_gated_model(server: str, small_artifact: Path) -> None:
+    health = httpx.get(f"{server}/health").json()
+    assert health["variant"] == "candidate", "MODEL_VARIANT from the environment must reach the service"
+    assert health["model_sha256"] == artifacts.read_json(small_artifact / "metrics.json")["model_sha256"]
+    customer = {"customer_id": "a", "tenure_months": 2, "monthly_charges": 90.0, "contract": "month-to-month"}
+    response = httpx.post(f"{server}/predict", json=customer)
+    assert response.status_code == 200, response.text
+    assert 0.0 < response.json()["churn_probability"] < 1.0
+
+
+def _startup(model_path: Path) -> subprocess.CompletedProcess[str]:
+    port = free_port()
+    return subprocess.run(
+        [*_local(image_command(), port)],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "MODEL_PATH": str(model_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _failure_line(result: subprocess.CompletedProcess[str]) -> dict:
+    lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith('{"event":"startup_failed"')]
+    assert len(lines) == 1, f"expected one startup_failed line:\n{result.stdout}\n{result.stderr}"
+    return lines[0]
+
+
+def test_missing_artifact_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
+    result = _startup(tmp_path / "nowhere.joblib")
+    assert result.returncode != 0, "a service without its model must not start"
+    assert "no model artifact" in _failure_line(result)["reason"]
+
+
+def test_tampered_artifact_is_refused_before_unpickling(tmp_path: Path, small_artifact: Path) -> None:
+    for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE):
+        shutil.copy(small_artifact / name, tmp_path / name)
+    with open(tmp_path / artifacts.MODEL_FILE, "ab") as fh:
+        fh.write(b"\x00")
+    result = _startup(tmp_path / artifacts.MODEL_FILE)
+    assert result.returncode != 0
+    assert "refusing to unpickle" in _failure_line(result)["reason"]
+
+
+FUZZ_EXAMPLES = 100  # per operation; a fixed seed keeps CI reproducible
+
+
+def test_fuzzed_requests_never_get_a_5xx_or_break_the_schema(server: str, tmp_path: Path) -> None:
+    """schemathesis generates valid and invalid requests from our own OpenAPI schema.
+
+    It fails on any 5xx, any response that breaks the documented schema, any
+    undocumented status code, and any schema-valid request the API rejects.
+    """
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("schemathesis")),
+            "run",
+            f"{server}/openapi.json",
+            "--checks=all",
+            f"--max-examples={FUZZ_EXAMPLES}",
+            "--seed=42",
+        ],
+        cwd=tmp_path,  # its replay cache stays out of the repository
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, f"schemathesis found failures:\n{result.stdout[-4000:]}"
+    assert "No issues found" in result.stdout, result.stdout[-2000:]
