@@ -28,9 +28,10 @@ test: venv ## every gate, cheapest first, stopping at the first red surface
 	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
 	  $(MAKE) --no-print-directory data && $(MAKE) --no-print-directory model
 
-lint: venv ## ruff lint + format check
+lint: venv ## ruff lint + format check; actionlint on .github/workflows
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
 
 unit: venv ## tests/unit: the code (features, metrics, training, artifacts)
 	$(PYTEST) tests/unit
