@@ -57,3 +57,7 @@ bench: venv ## print timing and quality figures (not a test)
 clean: ## remove the venv, caches and local artifacts
 	rm -rf $(VENV) .pytest_cache .ruff_cache model_candidate.joblib metrics.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+.PHONY: ci
+ci: venv ## run CI's gates job here, in ci.yml's order, and print its summary table
+	@$(PY) -m tools.ci_local
