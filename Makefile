@@ -39,10 +39,11 @@ test: venv ## every gate, cheapest first, stopping at the first red surface
 	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
 	  $(MAKE) --no-print-directory data && $(MAKE) --no-print-directory model
 
-lint: venv ## ruff lint + format check, hadolint on the Dockerfile
+lint: venv ## ruff lint + format check; hadolint on the Dockerfile; actionlint on .github/workflows
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/actionlint $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
 
 unit: venv ## tests/unit: the code (features, metrics, training, artifacts, the API as a real process)
 	$(PYTEST) tests/unit
@@ -69,3 +70,7 @@ bench: venv ## print timing and quality figures (not a test; the HTTP part needs
 clean: ## remove the venv, caches and local artifacts
 	rm -rf $(VENV) .pytest_cache .ruff_cache model_candidate.joblib metrics.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+.PHONY: ci
+ci: venv ## run CI's gates job here, in ci.yml's order, and print its summary table
+	@$(PY) -m tools.ci_local

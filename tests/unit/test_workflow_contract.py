@@ -1,0 +1,246 @@
+"""The CI workflows' contract: what must never regress in .github/workflows/.
+
+No GitHub runner checks a workflow before it is merged, and a broken one fails
+only after the push, or worse, quietly ships a model the gate never saw. These
+tests read the YAML and name the mistake, so it is caught by `make unit`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from src import artifacts
+from src.config import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+CI = WORKFLOWS / "ci.yml"
+CONTINUOUS_TRAINING = WORKFLOWS / "continuous-training.yml"
+GATES_IN_ORDER = ["lint", "unit", "data", "model"]
+ARTIFACT_FILES = {artifacts.MODEL_FILE, artifacts.METRICS_FILE}
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the bare key `on` as the boolean True; put it back.
+    if True in doc:
+        doc["on"] = doc.pop(True)
+    return doc
+
+
+def all_workflows() -> list[Path]:
+    return sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
+
+
+def make_target(run: str) -> str | None:
+    """`make [-flags] TARGET ...` -> TARGET; anything else -> None."""
+    words = shlex.split(run.strip(), comments=True) if "\n" not in run.strip() else []
+    if not words or words[0] != "make":
+        return None
+    rest = [w for w in words[1:] if not w.startswith("-")]
+    return rest[0] if rest else None
+
+
+def makefile_targets() -> set[str]:
+    return set(re.findall(r"^([A-Za-z0-9_.-]+):(?!=)", (ROOT / "Makefile").read_text(), re.MULTILINE))
+
+
+def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in job["steps"] if str(s.get("uses", "")).split("@")[0] == action]
+
+
+def condition(step_or_job: dict[str, Any]) -> str:
+    return " ".join(str(step_or_job.get("if", "")).split())
+
+
+def dockerfile_copy_sources(text: str) -> set[str]:
+    """Build-context files named by COPY/ADD lines (flags like --chown dropped)."""
+    sources: set[str] = set()
+    for line in text.replace("\\\n", " ").splitlines():
+        words = line.split()
+        if words and words[0].upper() in ("COPY", "ADD"):
+            paths = [w for w in words[1:] if not w.startswith("--")]
+            sources.update(paths[:-1])
+    return sources
+
+
+@pytest.fixture(scope="module")
+def ci() -> dict[str, Any]:
+    return load(CI)
+
+
+@pytest.fixture(scope="module")
+def gates(ci: dict[str, Any]) -> dict[str, Any]:
+    return ci["jobs"]["gates"]
+
+
+@pytest.fixture(scope="module")
+def build_push(ci: dict[str, Any]) -> dict[str, Any]:
+    return ci["jobs"]["build-push"]
+
+
+def test_ci_runs_on_every_push_to_main_every_pr_and_by_hand(ci: dict[str, Any]) -> None:
+    triggers = ci["on"]
+    assert triggers["push"]["branches"] == ["main"], "pushes to main must run CI: that is what ships"
+    assert "pull_request" in triggers, "PRs must run the gates: a red PR is the cheapest place to stop a bad model"
+    assert "workflow_dispatch" in triggers, "without workflow_dispatch nobody can re-run CI by hand"
+    group = ci["concurrency"]["group"]
+    assert "github.ref" in group, f"concurrency group {group!r} must be per ref, or one PR cancels another's run"
+
+
+def test_build_push_waits_for_the_gates(build_push: dict[str, Any]) -> None:
+    needs = build_push.get("needs", [])
+    needs = [needs] if isinstance(needs, str) else needs
+    assert "gates" in needs, "build-push must `needs: gates`, or it builds in parallel with a gate that may fail"
+
+
+def test_build_push_runs_only_for_pushes_to_main(build_push: dict[str, Any]) -> None:
+    cond = condition(build_push).replace('"', "'")
+    assert "github.ref == 'refs/heads/main'" in cond, (
+        f"build-push `if: {cond}` must check github.ref == 'refs/heads/main': a PR branch would publish :latest"
+    )
+    assert "github.event_name == 'push'" in cond, (
+        f"build-push `if: {cond}` must check github.event_name == 'push': PRs are tested, never shipped"
+    )
+    assert "||" not in cond, f"build-push `if: {cond}` must AND its conditions; an `||` lets a PR through"
+
+
+def test_gates_run_cheapest_first_lint_unit_data_model(gates: dict[str, Any]) -> None:
+    targets = [make_target(s["run"]) for s in gates["steps"] if "run" in s]
+    order = [t for t in targets if t in GATES_IN_ORDER]
+    assert order == GATES_IN_ORDER, (
+        f"gates run {order}; they must run {GATES_IN_ORDER} so a 15-second lint failure never pays for training"
+    )
+
+
+def test_every_gates_run_step_is_a_make_target_a_developer_can_run(gates: dict[str, Any]) -> None:
+    targets = makefile_targets()
+    for step in (s for s in gates["steps"] if "run" in s):
+        target = make_target(step["run"])
+        assert target is not None, (
+            f"step {step.get('name')!r} runs {step['run']!r}: put it behind a make target, "
+            "or CI runs a gate no developer can run locally"
+        )
+        assert target in targets, f"step {step.get('name')!r} calls `make {target}`, which the Makefile does not define"
+
+
+def test_the_gate_table_is_published_even_when_the_gate_fails(gates: dict[str, Any]) -> None:
+    summary = [s for s in gates["steps"] if "GITHUB_STEP_SUMMARY" in s.get("run", "")]
+    assert summary, "no step writes $GITHUB_STEP_SUMMARY: reviewers would have to dig the metrics out of logs"
+    step = summary[-1]
+    assert condition(step) == "always()", "the summary step needs `if: always()`, or a failed gate shows no table"
+    assert make_target(step["run"]) == "report", "the summary must come from `make report`, the table `make run` shows"
+    assert gates["steps"][-1] is step, "the summary must be the last step, so it reports on every gate before it"
+
+
+def test_only_a_passed_gate_is_uploaded(gates: dict[str, Any]) -> None:
+    steps = gates["steps"]
+    [upload] = steps_using(gates, "actions/upload-artifact")
+    model_step = next(i for i, s in enumerate(steps) if make_target(s.get("run", "")) == "model")
+    assert steps.index(upload) > model_step, "the artifact is uploaded before the model gate has judged it"
+    assert condition(upload) in ("", "success()"), (
+        f"upload `if: {condition(upload)}` would upload a model that failed its gate as 'gated-model'"
+    )
+
+
+def test_the_uploaded_artifact_is_the_one_build_push_downloads(
+    gates: dict[str, Any], build_push: dict[str, Any]
+) -> None:
+    [upload] = steps_using(gates, "actions/upload-artifact")
+    [download] = steps_using(build_push, "actions/download-artifact")
+    assert upload["with"]["name"] == download["with"]["name"], (
+        f"gates upload {upload['with']['name']!r} but build-push downloads {download['with']['name']!r}: "
+        "the image would be built without the gated model"
+    )
+    uploaded = set(upload["with"]["path"].split())
+    assert uploaded == ARTIFACT_FILES, f"the artifact carries {sorted(uploaded)}; it must be {sorted(ARTIFACT_FILES)}"
+
+
+def test_build_push_ships_the_gated_model_and_never_retrains(build_push: dict[str, Any]) -> None:
+    runs = " ".join(s.get("run", "") for s in build_push["steps"])
+    for forbidden in ("make model", "make train", "src.train", "pytest"):
+        assert forbidden not in runs, f"build-push runs {forbidden!r}: the image must hold the model the gate passed"
+
+
+def test_the_dockerfile_copies_exactly_the_files_the_artifact_carries(gates: dict[str, Any]) -> None:
+    dockerfile = ROOT / "Dockerfile"
+    assert dockerfile.is_file(), "no Dockerfile: build-push has nothing to build the gated artifact into"
+    [upload] = steps_using(gates, "actions/upload-artifact")
+    uploaded = set(upload["with"]["path"].split())
+    sources = dockerfile_copy_sources(dockerfile.read_text())
+    copied = {s for s in sources if s in uploaded or s.endswith(".joblib") or Path(s).name == artifacts.METRICS_FILE}
+    assert copied == uploaded, (
+        f"the Dockerfile COPYs {sorted(copied)} but the artifact carries {sorted(uploaded)}: "
+        "an image built from a file the gate never saw, or a missing file at build time"
+    )
+
+
+def test_no_job_but_build_push_can_write_packages() -> None:
+    for path in all_workflows():
+        doc = load(path)
+        top = doc.get("permissions")
+        assert top == {"contents": "read"}, (
+            f"{path.name}: workflow-level permissions are {top!r}; they must be `contents: read` so every job "
+            "starts read-only (left unset, the repository default may hand every job write access)"
+        )
+        for name, job in doc["jobs"].items():
+            perms = job.get("permissions", top)
+            writes_packages = perms in ("write-all",) or (isinstance(perms, dict) and perms.get("packages") == "write")
+            if (path, name) == (CI, "build-push"):
+                assert writes_packages, "build-push needs `packages: write` to push to GHCR"
+            else:
+                assert not writes_packages, f"{path.name}: job {name!r} can write packages; only build-push may"
+
+
+def test_every_third_party_action_is_pinned_to_a_commit_with_its_version() -> None:
+    for path in all_workflows():
+        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+            match = re.match(r"\s*(?:-\s*)?uses:\s*(\S+)(.*)$", line)
+            if not match or match.group(1).startswith(("./", "docker://")):
+                continue
+            ref = match.group(1).partition("@")[2]
+            assert re.fullmatch(r"[0-9a-f]{40}", ref), (
+                f"{path.name}:{lineno} uses {match.group(1)}: pin a full commit SHA. A tag can be moved "
+                "to malicious code, as happened to 75 of trivy-action's tags in March 2026"
+            )
+            assert re.search(r"#\s*v?\d", match.group(2)), (
+                f"{path.name}:{lineno}: add the version as a comment (`# v1.2.3`) so a reviewer can read the pin"
+            )
+
+
+def test_every_job_has_a_timeout() -> None:
+    for path in all_workflows():
+        for name, job in load(path)["jobs"].items():
+            assert "timeout-minutes" in job, f"{path.name}: job {name!r} has no timeout-minutes; a hang burns 6 hours"
+
+
+def test_checkout_never_leaves_the_token_on_disk() -> None:
+    for path in all_workflows():
+        for name, job in load(path)["jobs"].items():
+            for step in steps_using(job, "actions/checkout"):
+                assert step.get("with", {}).get("persist-credentials") is False, (
+                    f"{path.name}: job {name!r} checks out with the token saved in .git/config, "
+                    "where any later step (or an uploaded artifact) can read it"
+                )
+
+
+def test_continuous_training_reruns_data_and_gate_weekly_and_can_change_nothing() -> None:
+    doc = load(CONTINUOUS_TRAINING)
+    assert doc["on"]["schedule"][0]["cron"], "continuous training needs a schedule"
+    assert "workflow_dispatch" in doc["on"], "continuous training must be runnable by hand"
+    [job] = doc["jobs"].values()
+    targets = [make_target(s["run"]) for s in job["steps"] if "run" in s]
+    gates = [t for t in targets if t in ("data", "model")]
+    assert gates == ["data", "model"], f"continuous training runs {gates}; it must run make data, then make model"
+    assert "permissions" not in job, (
+        "continuous training must stay read-only (the workflow's `contents: read`): "
+        "it reports a regression, it never opens, pushes or publishes"
+    )
+    assert any(condition(s) == "always()" and "GITHUB_STEP_SUMMARY" in s.get("run", "") for s in job["steps"]), (
+        "continuous training must publish the gate table even when it fails, so the regression is readable"
+    )

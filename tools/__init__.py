@@ -1,0 +1,1 @@
+"""Developer tooling that is neither ML code (src/) nor the service (app/)."""
