@@ -56,3 +56,8 @@ bench: venv ## print timing and quality figures (not a test)
 clean: ## remove the venv, caches and local artifacts
 	rm -rf $(VENV) .pytest_cache .ruff_cache model_candidate.joblib metrics.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+.PHONY: drift
+drift: venv ## recent predictions vs the training snapshot (PSI per input): make drift LOG=path
+	@test -n "$(LOG)" || { echo "usage: make drift LOG=path/to/prediction.log" >&2; exit 2; }
+	$(PY) -m src.drift --log "$(LOG)"
