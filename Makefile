@@ -74,3 +74,8 @@ clean: ## remove the venv, caches and local artifacts
 .PHONY: ci
 ci: venv ## run CI's gates job here, in ci.yml's order, and print its summary table
 	@$(PY) -m tools.ci_local
+
+.PHONY: drift
+drift: venv ## recent predictions vs the training snapshot (PSI per input): make drift LOG=path
+	@test -n "$(LOG)" || { echo "usage: make drift LOG=path/to/prediction.log" >&2; exit 2; }
+	$(PY) -m src.drift --log "$(LOG)"
