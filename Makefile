@@ -37,12 +37,14 @@ serve: venv ## serve the gated model_candidate.joblib on HOST:PORT (default 127.
 
 test: venv ## every gate, cheapest first, stopping at the first red surface
 	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
-	  $(MAKE) --no-print-directory data && $(MAKE) --no-print-directory model
+	  $(MAKE) --no-print-directory data && $(MAKE) --no-print-directory model && \
+	  $(MAKE) --no-print-directory deploy
 
-lint: venv ## ruff lint + format check; hadolint on the Dockerfile; actionlint on .github/workflows
+lint: venv ## ruff lint + format; hadolint (Dockerfile); compose spec (compose.yaml); actionlint (workflows)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 	$(VENV)/bin/actionlint $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
 
 unit: venv ## tests/unit: the code (features, metrics, training, artifacts, the API as a real process)
@@ -53,6 +55,33 @@ data: venv ## tests/data: is the snapshot (CHURN_DATA) fit to train on?
 
 model: venv ## tests/model: train once, then the quality gate; writes the gated artifact pair
 	$(PYTEST) tests/model
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-deps: ## install the system packages the tests need (nginx), if missing
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx; }
+
+deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout as real processes (needs nginx)
+	$(PYTEST) tests/deploy
+
+# The local stack (DESIGN.md "local stack"): make stack-up MODE=canary CANARY_PERCENT=5 ...
+STACK_VARS := MODE CANARY_PERCENT CANARY_STICKY STABLE_MODEL CANDIDATE_MODEL STACK_PORT STABLE_PORT CANDIDATE_PORT \
+	SHADOW_TIMEOUT STACK_DIR
+export $(STACK_VARS)
+
+.PHONY: system-deps deploy stack-up stack-set stack-status stack-down
+stack-up: venv ## start stable + candidate + nginx on 127.0.0.1:STACK_PORT (MODE, CANARY_PERCENT, STABLE_MODEL, ...)
+	@$(PY) -m deploy.stack up
+
+stack-set: venv ## switch the running stack's stage: make stack-set MODE=canary CANARY_PERCENT=25
+	@$(PY) -m deploy.stack set $(if $(MODE),--mode $(MODE)) $(if $(CANARY_PERCENT),--percent $(CANARY_PERCENT))
+
+stack-status: venv ## what the running stack's nginx serves now
+	@$(PY) -m deploy.stack status
+
+stack-down: venv ## stop everything stack-up started
+	@$(PY) -m deploy.stack down
 
 report: venv ## print the metrics and gate table of the last gated model
 	@$(PY) -m src.report
@@ -66,9 +95,10 @@ dataset: venv ## regenerate data/churn.csv from its seed (identical bytes)
 bench: venv ## print timing and quality figures (not a test; the HTTP part needs wrk)
 	$(PY) -m benchmarks.pipeline
 	$(PY) -m benchmarks.service
+	$(PY) -m benchmarks.stack
 
 clean: ## remove the venv, caches and local artifacts
-	rm -rf $(VENV) .pytest_cache .ruff_cache model_candidate.joblib metrics.json
+	rm -rf $(VENV) .pytest_cache .ruff_cache .stack model_candidate.joblib metrics.json
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 .PHONY: ci

@@ -1,0 +1,78 @@
+"""Stack figures: what nginx adds, and what a slow shadow still costs users.
+
+nginx finalises a request only when its mirror subrequest ends, so a client
+reusing its keepalive connection waits for the shadow too; SHADOW_TIMEOUT caps
+that wait. This prints the user-side latency through nginx for a healthy, a
+slow and a hanging candidate, on one keepalive connection and with a new
+connection per request. Run with `make bench`; figures only.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from deploy.stack import Stack, StackConfig
+from deploy.traffic import customers, replay
+from src import artifacts, config
+from tests.processes import free_port
+
+REQUESTS = 200
+CASES = [
+    ("healthy candidate", {}),
+    ("candidate +50 ms", {"FAULT_DELAY_S": "0.05"}),
+    ("candidate hangs 5 s", {"FAULT_DELAY_S": "5"}),
+]
+
+
+def _fresh_connections(url: str, bodies: list[dict], n: int) -> list[float]:
+    latencies = []
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for body in bodies[:n]:
+            started = time.perf_counter()
+            client.post("/predict", json=body, headers={"Connection": "close"})
+            latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def _row(name: str, latencies: list[float]) -> str:
+    q = statistics.quantiles(latencies, n=100)
+    return f"    {name:<42} p50 {q[49]:8.1f} ms   p99 {q[98]:8.1f} ms"
+
+
+def main() -> int:
+    model = config.artifact_dir() / artifacts.MODEL_FILE
+    if not model.is_file():
+        print("no gated artifact: run `make run` first", file=sys.stderr)
+        return 1
+    bodies = customers()
+    print(f"(stack) user latency through nginx, shadow stage, SHADOW_TIMEOUT=1s, {REQUESTS} requests per row")
+    for name, fault in CASES:
+        n = REQUESTS if not fault.get("FAULT_DELAY_S", "0").startswith("5") else 10
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = StackConfig(
+                stable_model=model,
+                candidate_model=model,
+                mode="shadow",
+                port=free_port(),
+                stable_port=free_port(),
+                candidate_port=free_port(),
+                stack_dir=Path(tmp),
+                candidate_app="deploy.faulty:app",
+                candidate_env=fault,
+            )
+            with Stack(cfg) as stack:
+                keepalive = [r.latency_ms for r in replay(stack.cfg.url, bodies, n)]
+                fresh = _fresh_connections(stack.cfg.url, bodies, n)
+        print(_row(f"{name}, keepalive", keepalive))
+        print(_row(f"{name}, new connection each", fresh))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""A candidate with a fault injected, for drills: the real service wrapped, not a mock.
+
+`uvicorn deploy.faulty:app` serves app.main exactly, except that
+FAULT_DELAY_S adds latency to every /predict and FAULT_ERROR_RATE turns that
+share of /predict requests into HTTP 500s. The fault sits inside the service's
+own middleware, so its headers, metrics and access log see the fault as they
+would see a real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.main import create_app
+
+
+class Faulty:
+    def __init__(self, inner: ASGIApp) -> None:
+        self.inner = inner
+        self.delay = float(os.environ.get("FAULT_DELAY_S", "0"))
+        self.error_rate = float(os.environ.get("FAULT_ERROR_RATE", "0"))
+        self.rng = random.Random(0)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/predict"):
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.rng.random() < self.error_rate:
+                await JSONResponse({"detail": "injected fault"}, status_code=500)(scope, receive, send)
+                return
+        await self.inner(scope, receive, send)
+
+
+app = create_app()
+app.user_middleware.append(Middleware(Faulty))  # innermost: inside the service's own Observe middleware

@@ -1,0 +1,68 @@
+"""Replay customers from a snapshot against the stack: bounded, loopback only.
+
+Stands in for live users during shadow and canary: every request is a real
+customer row sent as a real HTTP request through nginx.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from src import data
+
+MAX_REQUESTS = 100_000  # a replay always ends
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    variant: str | None
+    latency_ms: float
+    request_id: str | None
+
+
+def customers(snapshot: Path | None = None) -> list[dict[str, Any]]:
+    """Request bodies for every customer in the snapshot, in file order."""
+    df = data.load(snapshot)
+    rows = []
+    for row in df.itertuples(index=False):
+        total = row.total_charges
+        rows.append(
+            {
+                "customer_id": row.customer_id,
+                "tenure_months": int(row.tenure_months),
+                "monthly_charges": float(row.monthly_charges),
+                "total_charges": None if pd.isna(total) or math.isnan(total) else float(total),
+                "contract": row.contract,
+            }
+        )
+    return rows
+
+
+def replay(
+    url: str, bodies: list[dict[str, Any]], count: int, sticky: bool = False, timeout: float = 10.0
+) -> Iterator[Reply]:
+    """Send `count` /predict requests over one keepalive connection, cycling through `bodies`."""
+    if not url.startswith(("http://127.", "http://localhost")):
+        raise ValueError(f"traffic goes to loopback only, not {url}")
+    count = min(count, MAX_REQUESTS)
+    with httpx.Client(base_url=url, timeout=timeout) as client:
+        for body in itertools.islice(itertools.cycle(bodies), count):
+            headers = {"X-Customer-ID": body["customer_id"]} if sticky else {}
+            started = time.perf_counter()
+            try:
+                response = client.post("/predict", json=body, headers=headers)
+                status, variant = response.status_code, response.headers.get("x-model-variant")
+                request_id = response.headers.get("x-request-id")
+            except httpx.TransportError:
+                status, variant, request_id = 599, None, None
+            yield Reply(status, variant, (time.perf_counter() - started) * 1000, request_id)
