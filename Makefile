@@ -70,7 +70,11 @@ STACK_VARS := MODE CANARY_PERCENT CANARY_STICKY STABLE_MODEL CANDIDATE_MODEL STA
 	SHADOW_TIMEOUT STACK_DIR
 export $(STACK_VARS)
 
-.PHONY: system-deps deploy stack-up stack-set stack-status stack-down
+ROLLOUT_VARS := ROLLOUT_STEPS ROLLOUT_WINDOW_REQUESTS ROLLOUT_MAX_REQUESTS ROLLOUT_MIN_REQUESTS \
+	ROLLOUT_INCONCLUSIVE_RETRIES ROLLOUT_INCONCLUSIVE_WAIT_S ROLLOUT_TRAFFIC PROD_METRICS CHURN_DATA
+export $(ROLLOUT_VARS)
+
+.PHONY: system-deps deploy stack-up stack-set stack-status stack-down rollout
 stack-up: venv ## start stable + candidate + nginx on 127.0.0.1:STACK_PORT (MODE, CANARY_PERCENT, STABLE_MODEL, ...)
 	@$(PY) -m deploy.stack up
 
@@ -82,6 +86,9 @@ stack-status: venv ## what the running stack's nginx serves now
 
 stack-down: venv ## stop everything stack-up started
 	@$(PY) -m deploy.stack down
+
+rollout: venv ## shadow -> canary 5/25/50/100 -> promote, or roll back: make rollout STABLE_MODEL=... CANDIDATE_MODEL=...
+	@$(PY) -m deploy.rollout
 
 report: venv ## print the metrics and gate table of the last gated model
 	@$(PY) -m src.report

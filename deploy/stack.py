@@ -30,6 +30,7 @@ from src import artifacts
 from src.config import ROOT
 
 HOST = "127.0.0.1"
+_LEFT_RUNNING: list[subprocess.Popen] = []
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,23 @@ class Stack:
         self.cfg = cfg
         self._save()
 
+    def restart_service(self, variant: str, model: Path) -> None:
+        """Replace one service's process with one serving `model` (promote: candidate becomes stable)."""
+        old = self.procs.pop(variant, None)
+        pid = old.pid if old else self._saved_pids().get(variant)
+        if pid is not None:
+            _stop(pid, signal.SIGTERM, old)
+        key = "stable_model" if variant == "stable" else "candidate_model"
+        self.cfg = replace(self.cfg, **{key: model})
+        self.procs[variant] = self._service(variant)
+        self._save()
+        _wait(f"{self.cfg.service_url(variant)}/health", self.procs[variant])
+
+    def detach(self) -> None:
+        """Leave the processes running when this object goes away: `make stack-down` stops them later."""
+        _LEFT_RUNNING.extend(self.procs.values())  # held, so no "still running" warning on collection
+        self.procs.clear()
+
     def down(self) -> None:
         """Stop everything this stack started (nginx gracefully first), then forget it."""
         pids = {name: proc.pid for name, proc in self.procs.items()} or self._saved_pids()
@@ -239,13 +257,23 @@ def _stop(pid: int, sig: signal.Signals, proc: subprocess.Popen | None = None, t
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if _gone(pid):
             return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+def _gone(pid: int) -> bool:
+    """True once pid has exited; reaps it when it is our own (detached) child."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:  # not our child: it is gone when signal 0 fails
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:

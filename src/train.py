@@ -121,17 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train the churn model once and write the artifact pair.")
     parser.add_argument("--data", type=Path, default=None, help="snapshot CSV (default: $CHURN_DATA)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: $ARTIFACT_DIR)")
-    parser.add_argument("--seed", type=int, default=config.SEED)
+    parser.add_argument("--seed", type=int, default=None, help="training seed (default: $CHURN_SEED or 42)")
     args = parser.parse_args(argv)
     data_path = args.data or config.data_path()
     out_dir = args.out or config.artifact_dir()
     try:
-        result = run(data_path, out_dir, args.seed)
+        seed = config.seed() if args.seed is None else args.seed
+        result = run(data_path, out_dir, seed)
     except (data.DataError, ValueError, OSError) as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 1
     print(
-        f"trained {result['model_type']} seed={args.seed}: holdout AUC {result['holdout_auc']:.4f}, "
+        f"trained {result['model_type']} seed={result['seed']}: holdout AUC {result['holdout_auc']:.4f}, "
         f"ECE {result['holdout_ece']:.4f} -> {out_dir / artifacts.MODEL_FILE}"
     )
     return 0

@@ -37,7 +37,7 @@ _metrics_path: list[Any] = []
 @pytest.fixture(scope="module")
 def trained() -> Trained:
     out = config.artifact_dir()
-    metrics = run(config.data_path(), out, seed=config.SEED)
+    metrics = run(config.data_path(), out, seed=config.seed())
     _metrics_path.append(out / artifacts.METRICS_FILE)
     model = artifacts.load_verified_model(out / artifacts.MODEL_FILE)
     X, y = build_features(data.load(config.data_path()))
@@ -47,14 +47,19 @@ def trained() -> Trained:
 
 @pytest.fixture
 def gate(request: pytest.FixtureRequest):
-    """gate(check, value, threshold, op) registers one row of the gate table."""
+    """gate(check, value, threshold, op, **extra) registers one row of the gate table.
 
-    def record(check: str, value: float | None, threshold: float, op: str) -> None:
+    `extra` carries contract numbers later stages reuse (the rollout's ratchet
+    reads the regression tolerance from here, not from a copy).
+    """
+
+    def record(check: str, value: float | None, threshold: float, op: str, **extra: float) -> None:
         _checks[request.node.nodeid] = {
             "check": check,
             "value": None if value is None else round(float(value), 4),
             "threshold": threshold,
             "op": op,
+            **extra,
         }
 
     return record

@@ -1,0 +1,361 @@
+"""Rollout controller: shadow -> canary steps -> promote, or roll back.
+
+What Flagger or Argo Rollouts do on Kubernetes, done with nginx on one
+machine. It starts the local stack with the stable and the gated candidate
+artifact, drives replayed customers through nginx, judges every window from
+the services' logs, and either promotes the candidate (it becomes stable and
+prod_metrics.json ratchets to its metrics) or puts all traffic back on stable
+and exits non-zero with a one-line reason.
+
+    python -m deploy.rollout --stable PATH --candidate PATH   (make rollout)
+
+Exit codes: 0 promoted; 1 rolled back or refused; 2 bad input; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from deploy.analysis import LogCursor, VariantWindow, churn_share_bound, probability_psi
+from deploy.stack import Stack, StackConfig
+from deploy.traffic import customers, replay
+from src import artifacts, config
+
+EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_TOLERANCE = 0.02  # used only when the candidate's gate had no baseline to record one
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    """Every threshold of the rollout, printed at start. Env: ROLLOUT_<NAME>."""
+
+    steps: tuple[int, ...] = (5, 25, 50, 100)  # canary percentages, in order
+    window_requests: int = 300  # requests replayed per window at least
+    max_requests: int = 4000  # ... and at most: a replay always ends
+    min_requests: int = 100  # candidate requests a window needs to be judged at all
+    inconclusive_retries: int = 2  # too few requests: wait this many more windows, then fail
+    inconclusive_wait_s: float = 2.0
+    min_success_rate: float = 0.99  # share of candidate requests answered < 400
+    p99_ratio: float = 1.2  # candidate p99 <= max(ratio x stable p99, stable p99 + slack)
+    p99_slack_ms: float = 5.0
+    shadow_psi_max: float = 0.1  # same inputs, different score distribution: train/serve skew
+    churn_share_floor: float = 0.05  # smallest allowed churn-share gap (3 SE when larger)
+    regression_tolerance: float = DEFAULT_TOLERANCE  # the gate's, read from the candidate's metrics.json
+    traffic: str = "replay"  # "replay": drive snapshot customers; "none": observe real traffic only
+    skip_shadow: bool = False
+
+    @classmethod
+    def from_env(cls) -> RolloutConfig:
+        default, env = cls(), os.environ
+        values: dict[str, Any] = {}
+        for f in ("window_requests", "max_requests", "min_requests", "inconclusive_retries"):
+            if env.get(f"ROLLOUT_{f.upper()}"):
+                values[f] = int(env[f"ROLLOUT_{f.upper()}"])
+        if env.get("ROLLOUT_STEPS"):
+            values["steps"] = tuple(int(x) for x in env["ROLLOUT_STEPS"].split(","))
+        if env.get("ROLLOUT_INCONCLUSIVE_WAIT_S"):
+            values["inconclusive_wait_s"] = float(env["ROLLOUT_INCONCLUSIVE_WAIT_S"])
+        if env.get("ROLLOUT_TRAFFIC"):
+            values["traffic"] = env["ROLLOUT_TRAFFIC"]
+        return replace(default, **values)
+
+    def validate(self) -> None:
+        if not self.steps or any(not 0 < p <= 100 for p in self.steps) or list(self.steps) != sorted(self.steps):
+            raise ValueError(f"steps must rise within 1..100, not {self.steps}")
+        if self.steps[-1] != 100:
+            raise ValueError("the last canary step must be 100 %: promotion follows it")
+        if self.traffic not in ("replay", "none"):
+            raise ValueError(f"traffic must be 'replay' or 'none', not {self.traffic!r}")
+
+
+@dataclass
+class StepResult:
+    stage: str
+    requests: int
+    candidate_requests: int
+    success_rate: float
+    candidate_p99_ms: float
+    p99_bound_ms: float
+    psi: float | None
+    churn_shift: float
+    churn_bound: float
+    verdict: str
+    reason: str = ""
+
+
+class RolloutFailed(Exception):
+    """A window failed its analysis or stayed inconclusive; the message is the one-line reason."""
+
+
+@dataclass
+class Rollout:
+    stack: Stack
+    cfg: RolloutConfig
+    bodies: list[dict[str, Any]]
+    out: Callable[[str], None] = print
+    results: list[StepResult] = field(default_factory=list)
+    reference_p99_ms: float | None = None
+
+    def window(self, stage: str) -> tuple[VariantWindow, VariantWindow, int]:
+        """Drive (or wait for) traffic until the candidate has enough requests to judge."""
+        logs = self.stack.cfg.stack_dir
+        cursors = {v: LogCursor(logs / f"{v}.log") for v in ("stable", "candidate")}
+        windows = {v: VariantWindow() for v in cursors}
+        sent, waits = 0, 0
+
+        def collect() -> None:
+            for variant, cursor in cursors.items():
+                windows[variant].add(cursor.read())
+
+        while True:
+            if self.cfg.traffic == "replay" and sent < self.cfg.max_requests:
+                batch = min(100, self.cfg.max_requests - sent)
+                for _ in replay(self.stack.cfg.url, self.bodies[sent % len(self.bodies) :] + self.bodies, batch):
+                    pass
+                sent += batch
+            else:
+                if waits > self.cfg.inconclusive_retries:
+                    raise RolloutFailed(
+                        f"{stage}: inconclusive, {windows['candidate'].requests} candidate requests "
+                        f"(need {self.cfg.min_requests}) after {waits} waits: not enough traffic to judge"
+                    )
+                if waits:
+                    self.out(f"  {stage}: {windows['candidate'].requests} candidate requests so far; waiting")
+                time.sleep(self.cfg.inconclusive_wait_s)
+                waits += 1
+            time.sleep(0.2)  # mirrored requests finish after the user's
+            collect()
+            enough = windows["candidate"].requests >= self.cfg.min_requests
+            if enough and (sent >= self.cfg.window_requests or self.cfg.traffic == "none"):
+                return windows["stable"], windows["candidate"], sent
+
+    def judge(self, stage: str, stable: VariantWindow, candidate: VariantWindow, sent: int) -> StepResult:
+        cfg = self.cfg
+        if stable.requests >= cfg.min_requests:
+            self.reference_p99_ms = stable.p99_ms
+        reference = self.reference_p99_ms if self.reference_p99_ms is not None else stable.p99_ms
+        p99_bound = max(cfg.p99_ratio * reference, reference + cfg.p99_slack_ms)
+        if stage == "shadow":
+            joined = sorted(set(stable.probabilities) & set(candidate.probabilities))
+            s_probs = [stable.probabilities[r] for r in joined]
+            c_probs = [candidate.probabilities[r] for r in joined]
+            psi = probability_psi(s_probs, c_probs)
+            threshold = 0.5
+            shift = abs(sum(p >= threshold for p in c_probs) - sum(p >= threshold for p in s_probs)) / max(
+                len(joined), 1
+            )
+            churn_bound = cfg.churn_share_floor
+        else:
+            psi = None
+            shift = abs(candidate.churn_share - stable.churn_share) if stable.scored else 0.0
+            churn_bound = churn_share_bound(stable, candidate, cfg.churn_share_floor)
+        problems = []
+        if candidate.success_rate < cfg.min_success_rate:
+            problems.append(f"candidate success {candidate.success_rate:.1%} < {cfg.min_success_rate:.0%}")
+        if candidate.p99_ms > p99_bound:
+            problems.append(f"candidate p99 {candidate.p99_ms:.1f} ms > {p99_bound:.1f} ms")
+        if psi is not None and psi > cfg.shadow_psi_max:
+            problems.append(f"score PSI {psi:.3f} > {cfg.shadow_psi_max} on identical requests (train/serve skew?)")
+        if shift > churn_bound:
+            problems.append(f"churn-share shift {shift:.3f} > {churn_bound:.3f}")
+        return StepResult(
+            stage=stage,
+            requests=stable.requests + candidate.requests if stage != "shadow" else stable.requests,
+            candidate_requests=candidate.requests,
+            success_rate=candidate.success_rate,
+            candidate_p99_ms=candidate.p99_ms,
+            p99_bound_ms=p99_bound,
+            psi=psi,
+            churn_shift=shift,
+            churn_bound=churn_bound,
+            verdict="fail" if problems else "pass",
+            reason="; ".join(problems),
+        )
+
+    def step(self, stage: str, percent: int | None = None) -> None:
+        self.stack.set_stage("shadow" if stage == "shadow" else "canary", percent)
+        result = self.judge(stage, *self.window(stage))
+        self.results.append(result)
+        self.out(_row(result))
+        if result.verdict != "pass":
+            raise RolloutFailed(f"{stage}: {result.reason}")
+
+
+HEADER = (
+    f"{'stage':<10}{'requests':>9}{'cand.':>7}{'success':>9}{'p99 ms':>8}{'bound':>8}{'PSI':>7}{'churn Δ':>9}  verdict"
+)
+
+
+def _row(r: StepResult) -> str:
+    psi = f"{r.psi:.3f}" if r.psi is not None else "-"
+    return (
+        f"{r.stage:<12}{r.requests:>9}{r.candidate_requests:>7}{r.success_rate:>8.1%} {r.candidate_p99_ms:>7.1f}"
+        f"{r.p99_bound_ms:>8.1f}{psi:>7}{r.churn_shift:>9.3f}  {r.verdict}{' (' + r.reason + ')' if r.reason else ''}"
+    )
+
+
+def gate_tolerance(metrics: dict[str, Any]) -> float | None:
+    """The regression tolerance the candidate's own gate applied, if it had a baseline."""
+    for check in metrics.get("gate", {}).get("checks", []):
+        if "tolerance" in check:
+            return float(check["tolerance"])
+    return None
+
+
+def check_candidate(model: Path) -> dict[str, Any]:
+    """Refuse a candidate that did not pass the gate or is not the file the gate measured."""
+    metrics_path = model.with_name(artifacts.METRICS_FILE)
+    if not model.is_file() or not metrics_path.is_file():
+        raise ValueError(f"candidate {model}: need the artifact and its metrics.json beside it")
+    metrics = artifacts.read_json(metrics_path)
+    if not metrics.get("gate", {}).get("passed"):
+        raise ValueError(f"candidate {model}: metrics.json does not record a passed gate; run `make model` first")
+    if metrics.get("model_sha256") != artifacts.sha256_file(model):
+        raise ValueError(f"candidate {model}: the file is not the one its gate measured (sha256 differs)")
+    return metrics
+
+
+def ratchet_allows(candidate: dict[str, Any], prod_path: Path, tolerance: float) -> tuple[bool, str]:
+    if not prod_path.is_file():
+        return True, "no production baseline yet"
+    prod_auc = artifacts.read_json(prod_path)["holdout_auc"]
+    floor = round(prod_auc - tolerance, 4)
+    ok = candidate["holdout_auc"] >= floor
+    return ok, f"candidate AUC {candidate['holdout_auc']} {'>=' if ok else '<'} production {prod_auc} - {tolerance}"
+
+
+def promote(stack: Stack, candidate_model: Path, candidate: dict[str, Any], prod_path: Path) -> None:
+    """Candidate becomes stable; prod_metrics.json moves to its metrics, the old one kept for rollback."""
+    stack.restart_service("stable", candidate_model)
+    stack.set_stage("stable")
+    if prod_path.is_file():
+        previous = prod_path.with_name(prod_path.stem + ".previous.json")
+        tmp = previous.with_name(f".{previous.name}.tmp")
+        shutil.copyfile(prod_path, tmp)
+        tmp.replace(previous)
+    artifacts.write_json(candidate, prod_path)
+
+
+def run(
+    stack_cfg: StackConfig,
+    cfg: RolloutConfig,
+    prod_path: Path,
+    report_path: Path,
+    snapshot: Path | None = None,
+    out: Callable[[str], None] = print,
+) -> int:
+    """The whole rollout; leaves the stack running (on stable, or the promoted candidate)."""
+    candidate = check_candidate(stack_cfg.candidate_model)
+    cfg = replace(cfg, regression_tolerance=gate_tolerance(candidate) or cfg.regression_tolerance)
+    cfg.validate()
+    allowed, why = ratchet_allows(candidate, prod_path, cfg.regression_tolerance)
+    report: dict[str, Any] = {
+        "stable": str(stack_cfg.stable_model),
+        "candidate": str(stack_cfg.candidate_model),
+        "config": asdict(cfg),
+    }
+    out("rollout thresholds:")
+    for key, value in asdict(cfg).items():
+        out(f"  {key:<22} {value}")
+    if not allowed:
+        return _finish(report, report_path, "refused", f"ratchet: {why}", out, EXIT_ROLLED_BACK)
+    bodies = customers(snapshot)
+    stack = Stack(replace(stack_cfg, mode="stable")).up()
+    try:
+        return _drive(stack, stack_cfg, cfg, candidate, prod_path, report, report_path, bodies, out)
+    finally:
+        stack.detach()
+
+
+def _drive(
+    stack: Stack,
+    stack_cfg: StackConfig,
+    cfg: RolloutConfig,
+    candidate: dict[str, Any],
+    prod_path: Path,
+    report: dict[str, Any],
+    report_path: Path,
+    bodies: list[dict[str, Any]],
+    out: Callable[[str], None],
+) -> int:
+    rollout = Rollout(stack, cfg, bodies, out)
+    out(HEADER)
+    try:
+        if not cfg.skip_shadow:
+            rollout.step("shadow")
+        for percent in cfg.steps:
+            rollout.step(f"canary {percent}%", percent)
+        allowed, why = ratchet_allows(candidate, prod_path, cfg.regression_tolerance)
+        if not allowed:
+            raise RolloutFailed(f"ratchet: {why}")
+        promote(stack, stack_cfg.candidate_model, candidate, prod_path)
+        report["steps"] = [asdict(r) for r in rollout.results]
+        out(f"promoted: the candidate now serves as stable; {prod_path.name} updated ({why})")
+        return _finish(report, report_path, "promoted", why, out, EXIT_PROMOTED)
+    except RolloutFailed as exc:
+        stack.set_stage("stable")
+        report["steps"] = [asdict(r) for r in rollout.results]
+        return _finish(report, report_path, "rolled_back", str(exc), out, EXIT_ROLLED_BACK)
+    except KeyboardInterrupt:
+        stack.set_stage("stable")
+        report["steps"] = [asdict(r) for r in rollout.results]
+        return _finish(report, report_path, "interrupted", "stopped by a signal", out, EXIT_INTERRUPTED)
+
+
+def _finish(report: dict, path: Path, outcome: str, reason: str, out: Callable[[str], None], code: int) -> int:
+    """Write the report and leave the stack serving (on stable, or on the promoted candidate)."""
+    report.update(outcome=outcome, reason=reason)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    artifacts.write_json(report, path)
+    if code != EXIT_PROMOTED:
+        out(f"rollout {outcome.replace('_', ' ')}: {reason}; all traffic on stable")
+    out(f"report: {path}; the stack keeps serving, stop it with `make stack-down`")
+    return code
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Shadow -> canary -> promote, or roll back.")
+    parser.add_argument("--stable", type=Path, help="stable artifact (default: $STABLE_MODEL)")
+    parser.add_argument("--candidate", type=Path, help="gated candidate artifact (default: $CANDIDATE_MODEL)")
+    parser.add_argument("--data", type=Path, default=None, help="snapshot whose customers are replayed")
+    parser.add_argument("--report", type=Path, default=None, help="JSON report (default: STACK_DIR/rollout.json)")
+    parser.add_argument("--skip-shadow", action="store_true", help="go straight to the canary steps")
+    parser.add_argument("--traffic", choices=["replay", "none"], default=None)
+    args = parser.parse_args(argv)
+    stack_cfg = StackConfig.from_env()
+    if args.stable:
+        stack_cfg = replace(stack_cfg, stable_model=args.stable)
+    if args.candidate:
+        stack_cfg = replace(stack_cfg, candidate_model=args.candidate)
+    cfg = replace(RolloutConfig.from_env(), skip_shadow=args.skip_shadow)
+    if args.traffic:
+        cfg = replace(cfg, traffic=args.traffic)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return run(
+            stack_cfg,
+            cfg,
+            config.prod_metrics_path(),
+            args.report or stack_cfg.stack_dir / "rollout.json",
+            args.data,
+        )
+    except (ValueError, RuntimeError, TimeoutError, FileNotFoundError) as exc:
+        print(f"rollout: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
