@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -56,3 +57,19 @@ def running(
             proc.wait()
         if log:
             out.close()
+
+
+def run_pytest(target: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run one test surface (or file) in a fresh process, as CI would, with env overrides.
+
+    How the suite proves its own gates go red: point them at a broken
+    snapshot through the environment and read the real verdict.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -6,17 +6,15 @@ data tests against it through CHURN_DATA, as CI would.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from src.config import ROOT
 from src.make_dataset import write
+from tests.processes import run_pytest
 
 SNAPSHOT_TESTS = str(Path(__file__).with_name("test_snapshot.py"))
 
@@ -45,15 +43,7 @@ def _swapped_totals(df: pd.DataFrame) -> pd.DataFrame:
 def _run_data_surface(tmp_path: Path, df: pd.DataFrame) -> subprocess.CompletedProcess[str]:
     csv = tmp_path / "snapshot.csv"
     write(df, csv)
-    env = {**os.environ, "CHURN_DATA": str(csv)}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SNAPSHOT_TESTS],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_pytest(SNAPSHOT_TESTS, {"CHURN_DATA": str(csv)}, timeout=120)
 
 
 @pytest.mark.parametrize(

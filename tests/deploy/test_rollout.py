@@ -24,27 +24,16 @@ from src import artifacts
 from src.config import ROOT
 from src.make_dataset import generate, write
 from src.train import run as train
-from tests.processes import free_port
+from tests.processes import free_port, run_pytest
 
 FAST = RolloutConfig(window_requests=150, min_requests=40, inconclusive_retries=1, inconclusive_wait_s=0.5)
 
 
 def _gate(tmp: Path, snapshot: Path, baseline: Path, seed: int) -> Path:
     """Train and gate a candidate for real (the model surface in a subprocess); returns the artifact."""
-    env = {
-        **os.environ,
-        "CHURN_DATA": str(snapshot),
-        "ARTIFACT_DIR": str(tmp),
-        "PROD_METRICS": str(baseline),
-        "CHURN_SEED": str(seed),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/model/test_gate.py"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_pytest(
+        "tests/model/test_gate.py",
+        {"CHURN_DATA": str(snapshot), "ARTIFACT_DIR": str(tmp), "PROD_METRICS": str(baseline), "CHURN_SEED": str(seed)},
     )
     assert result.returncode == 0, f"the candidate did not pass the gate:\n{result.stdout[-3000:]}"
     return tmp / artifacts.MODEL_FILE

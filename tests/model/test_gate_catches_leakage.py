@@ -7,16 +7,13 @@ after cancellation fees were added, so it encodes the label.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from src.config import ROOT
 from src.make_dataset import write
+from tests.processes import run_pytest
 
 
 def test_label_leaking_through_a_feature_fails_the_ceiling(tmp_path: Path, small_customers: pd.DataFrame) -> None:
@@ -26,19 +23,13 @@ def test_label_leaking_through_a_feature_fails_the_ceiling(tmp_path: Path, small
         total_charges=np.nan,
     )
     write(leaky, tmp_path / "leaky.csv")
-    env = {
-        **os.environ,
-        "CHURN_DATA": str(tmp_path / "leaky.csv"),
-        "ARTIFACT_DIR": str(tmp_path / "out"),
-        "PROD_METRICS": str(tmp_path / "no_baseline.json"),
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/model/test_gate.py"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_pytest(
+        "tests/model/test_gate.py",
+        {
+            "CHURN_DATA": str(tmp_path / "leaky.csv"),
+            "ARTIFACT_DIR": str(tmp_path / "out"),
+            "PROD_METRICS": str(tmp_path / "no_baseline.json"),
+        },
     )
     assert result.returncode == 1, f"the gate passed a leaky model:\n{result.stdout[-2000:]}"
     assert "too good to be true" in result.stdout, f"the ceiling did not explain itself:\n{result.stdout[-3000:]}"
