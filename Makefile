@@ -65,7 +65,7 @@ system-deps: ## install the system packages the tests need (nginx), if missing
 deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout as real processes (needs nginx)
 	$(PYTEST) tests/deploy
 
-# The local stack (DESIGN.md "local stack"): make stack-up MODE=canary CANARY_PERCENT=5 ...
+# The local stack (README "The local stack"): make stack-up MODE=canary CANARY_PERCENT=5 ...
 STACK_VARS := MODE CANARY_PERCENT CANARY_STICKY STABLE_MODEL CANDIDATE_MODEL STACK_PORT STABLE_PORT CANDIDATE_PORT \
 	SHADOW_TIMEOUT STACK_DIR
 export $(STACK_VARS)

@@ -51,9 +51,18 @@ class Predictor:
 
     @classmethod
     def load(cls, settings: Settings) -> Predictor:
-        """Verify the artifact against its metrics.json, then unpickle it (never the other way round)."""
-        model = artifacts.load_verified_model(settings.model_path, settings.metrics_path)
+        """Check the gate's verdict and the file's sha256, then unpickle it (never the other way round)."""
+        if not settings.model_path.is_file():
+            raise FileNotFoundError(f"no model artifact at {settings.model_path}")
+        if not settings.metrics_path.is_file():
+            raise FileNotFoundError(f"no metrics.json beside the artifact at {settings.metrics_path}")
         metrics = artifacts.read_json(settings.metrics_path)
+        if settings.require_gate and not metrics.get("gate", {}).get("passed"):
+            raise ValueError(
+                f"{settings.model_path} did not pass the quality gate (its metrics.json records no passed gate); "
+                "run `make model`, or set REQUIRE_GATE=false to serve it for an experiment"
+            )
+        model = artifacts.load_verified_model(settings.model_path, settings.metrics_path)
         return cls(
             model=model,
             version=settings.model_version or metrics.get("model_version") or metrics["model_sha256"][:12],

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     decision_threshold: float = Field(default=0.5, gt=0.0, lt=1.0, description="DECISION_THRESHOLD")
     max_batch_size: int = Field(default=1000, ge=1, description="MAX_BATCH_SIZE: customers per /predict/batch")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="MAX_BODY_BYTES: larger bodies get 413")
+    require_gate: bool = Field(
+        default=True, description="REQUIRE_GATE: refuse an artifact whose metrics.json does not record a passed gate"
+    )
 
     @property
     def metrics_path(self) -> Path:

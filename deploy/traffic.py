@@ -59,10 +59,30 @@ def replay(
         for body in itertools.islice(itertools.cycle(bodies), count):
             headers = {"X-Customer-ID": body["customer_id"]} if sticky else {}
             started = time.perf_counter()
-            try:
-                response = client.post("/predict", json=body, headers=headers)
-                status, variant = response.status_code, response.headers.get("x-model-variant")
-                request_id = response.headers.get("x-request-id")
-            except httpx.TransportError:
-                status, variant, request_id = 599, None, None
-            yield Reply(status, variant, (time.perf_counter() - started) * 1000, request_id)
+            response = _post(client, body, headers)
+            latency_ms = (time.perf_counter() - started) * 1000
+            if response is None:
+                yield Reply(599, None, latency_ms, None)
+            else:
+                headers_in = response.headers
+                yield Reply(
+                    response.status_code, headers_in.get("x-model-variant"), latency_ms, headers_in.get("x-request-id")
+                )
+
+
+def _post(client: httpx.Client, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response | None:
+    """POST once more on a fresh connection if the server closed the kept-alive one first.
+
+    A graceful nginx reload retires old workers, which close idle keepalive
+    connections; a request racing that close never reached the server, and
+    retrying it is what well-behaved HTTP clients do. Anything else is a reply.
+    """
+    for attempt in range(2):
+        try:
+            return client.post("/predict", json=body, headers=headers)
+        except (httpx.RemoteProtocolError, httpx.ConnectError, httpx.ReadError):
+            if attempt:
+                return None
+        except httpx.TransportError:
+            return None
+    return None

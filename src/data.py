@@ -13,7 +13,7 @@ import pandas as pd
 
 from src import config
 
-# The schema of the snapshot, in file order (DESIGN.md "schema").
+# The schema of the snapshot, in file order (README "Data").
 SCHEMA: dict[str, str] = {
     "customer_id": "string",
     "tenure_months": "Int64",

@@ -39,7 +39,9 @@ def render(metrics: dict[str, Any], model_path: Path) -> str:
         for row in gate["checks"]:
             mark = {"passed": "pass", "failed": "FAIL"}.get(row["outcome"], row["outcome"])
             lines.append(f"| {row['check']} | {_fmt(row['value'])} | {row['op']} {_fmt(row['threshold'])} | {mark} |")
-        verdict = "PASSED" if gate["passed"] else f"FAILED ({', '.join(gate['failed_tests']) or 'see log'})"
+        not_run = gate.get("not_run", [])
+        why = ", ".join(gate["failed_tests"]) or (f"not run: {', '.join(not_run)}" if not_run else "see log")
+        verdict = "PASSED" if gate["passed"] else f"FAILED ({why})"
         lines += ["", f"gate: **{verdict}**"]
     return "\n".join(lines)
 

@@ -1,11 +1,12 @@
 """Seeded training and holdout evaluation; the CLI writes the artifact pair.
 
-Model choice, measured on data/churn.csv holdout (seed 42), see `make bench`:
-  logistic regression       AUC 0.85  ECE 0.02
-  gradient boosting         AUC 0.84  ECE 0.03
-  calibrated GB (isotonic)  AUC 0.84  ECE 0.02
+Model choice, measured on the holdout (`make bench` prints the first column):
+                            data/churn.csv      IBM Telco table
+  logistic regression       AUC 0.859 ECE 0.026  AUC 0.832 ECE 0.021
+  gradient boosting         AUC 0.842 ECE 0.041  AUC 0.828 ECE 0.036
+  boosting + isotonic       AUC 0.844 ECE 0.025  AUC 0.829 ECE 0.020
 Logistic regression passes every gate with the widest margin, is calibrated
-out of the box, is ~1 KB on disk and explains itself; boosting buys nothing
+out of the box, is ~2 KB on disk and explains itself; boosting buys nothing
 on four raw inputs, so the simplest model wins.
 """
 
@@ -30,6 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from src import artifacts, config, data, metrics
 from src.features import build_features
 
+UNGATED_DIR = config.ROOT / "artifacts" / "ungated"  # a model no gate has judged never lands beside one that was
 TEST_SIZE = 0.2
 SPLIT_SEED = 42  # fixed: the gate must measure the holdout development tuned on
 
@@ -120,11 +122,13 @@ def run(data_path: Path, out_dir: Path, seed: int = config.SEED) -> dict[str, An
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train the churn model once and write the artifact pair.")
     parser.add_argument("--data", type=Path, default=None, help="snapshot CSV (default: $CHURN_DATA)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: $ARTIFACT_DIR)")
+    parser.add_argument(
+        "--out", type=Path, default=UNGATED_DIR, help="output folder (default: artifacts/ungated, never the gated pair)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="training seed (default: $CHURN_SEED or 42)")
     args = parser.parse_args(argv)
     data_path = args.data or config.data_path()
-    out_dir = args.out or config.artifact_dir()
+    out_dir = args.out
     try:
         seed = config.seed() if args.seed is None else args.seed
         result = run(data_path, out_dir, seed)

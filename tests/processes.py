@@ -59,14 +59,16 @@ def running(
             out.close()
 
 
-def run_pytest(target: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_pytest(
+    target: str, env: dict[str, str], timeout: float = 300, args: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
     """Run one test surface (or file) in a fresh process, as CI would, with env overrides.
 
     How the suite proves its own gates go red: point them at a broken
     snapshot through the environment and read the real verdict.
     """
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, target],
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,

@@ -54,8 +54,10 @@ def load_steps(workflow: Path = WORKFLOW, job: str = JOB) -> list[Step]:
     return steps
 
 
-def _step_env(summary: Path) -> dict[str, str]:
-    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
+def _step_env(summary: Path, artifact_dir: Path) -> dict[str, str]:
+    # A fresh folder for the artifact pair, as a runner's fresh checkout has: a
+    # metrics.json left by an earlier local run must never stand in for this one.
+    env = {"ARTIFACT_DIR": str(artifact_dir), **os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
     # Each step runs `make <target>` as a developer types it, not as a sub-make.
     for key in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
         env.pop(key, None)
@@ -69,6 +71,8 @@ def run_job(steps: list[Step], title: str = JOB, cwd: Path = ROOT, out=sys.stdou
     with tempfile.TemporaryDirectory() as tmp:
         summary = Path(tmp) / "step_summary.md"
         summary.touch()
+        artifact_dir = Path(tmp) / "artifacts"
+        artifact_dir.mkdir()
         for i, step in enumerate(steps, 1):
             if step.run is None:
                 recap.append(("skip", step.name, f"GitHub only: {str(step.uses).split('@')[0]}"))
@@ -81,7 +85,7 @@ def run_job(steps: list[Step], title: str = JOB, cwd: Path = ROOT, out=sys.stdou
             code = subprocess.run(
                 ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step.run],
                 cwd=cwd,
-                env=_step_env(summary),
+                env=_step_env(summary, artifact_dir),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 check=False,

@@ -31,7 +31,7 @@ INVARIANT_FACTOR = 0.99  # a billed customer paid at least ~one month
 def test_schema_is_exactly_the_contract(snapshot: pd.DataFrame) -> None:
     assert list(snapshot.columns) == list(SCHEMA), (
         f"columns {list(snapshot.columns)} != schema {list(SCHEMA)}: the export added, dropped, "
-        "renamed or reordered a column; update DESIGN.md and the feature code together, or fix the export"
+        "renamed or reordered a column; update the README schema and the feature code together, or fix the export"
     )
 
 

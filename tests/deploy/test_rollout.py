@@ -24,19 +24,10 @@ from src import artifacts
 from src.config import ROOT
 from src.make_dataset import generate, write
 from src.train import run as train
-from tests.processes import free_port, run_pytest
+from tests.conftest import gate
+from tests.processes import free_port
 
 FAST = RolloutConfig(window_requests=150, min_requests=40, inconclusive_retries=1, inconclusive_wait_s=0.5)
-
-
-def _gate(tmp: Path, snapshot: Path, baseline: Path, seed: int) -> Path:
-    """Train and gate a candidate for real (the model surface in a subprocess); returns the artifact."""
-    result = run_pytest(
-        "tests/model/test_gate.py",
-        {"CHURN_DATA": str(snapshot), "ARTIFACT_DIR": str(tmp), "PROD_METRICS": str(baseline), "CHURN_SEED": str(seed)},
-    )
-    assert result.returncode == 0, f"the candidate did not pass the gate:\n{result.stdout[-3000:]}"
-    return tmp / artifacts.MODEL_FILE
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +41,7 @@ def stable_dir(customers_df: pd.DataFrame, tmp_path_factory: pytest.TempPathFact
     """Today's production model, and the snapshot whose customers the rollout replays."""
     folder = tmp_path_factory.mktemp("stable")
     write(customers_df, folder / "snapshot.csv")
-    train(folder / "snapshot.csv", folder, seed=42)
+    gate(folder / "snapshot.csv", folder)
     return folder
 
 
@@ -65,7 +56,7 @@ def baseline(stable_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 @pytest.fixture(scope="module")
 def healthy_candidate(stable_dir: Path, baseline: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same model family with another seed, gated for real."""
-    return _gate(tmp_path_factory.mktemp("healthy"), stable_dir / "snapshot.csv", baseline, seed=7)
+    return gate(stable_dir / "snapshot.csv", tmp_path_factory.mktemp("healthy"), baseline, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +67,7 @@ def skewed_candidate(customers_df: pd.DataFrame, baseline: Path, tmp_path_factor
         monthly_charges=customers_df["monthly_charges"] * 100, total_charges=customers_df["total_charges"] * 100
     )
     write(cents, folder / "cents.csv")
-    return _gate(folder, folder / "cents.csv", baseline, seed=42)
+    return gate(folder / "cents.csv", folder, baseline)
 
 
 @pytest.fixture
@@ -182,8 +173,11 @@ def test_an_idle_canary_is_inconclusive_never_promoted(
     assert _nginx_mode(cfg) == "stable"
 
 
-def test_an_ungated_candidate_is_refused(stack_cfg: StackConfig, stable_dir: Path, capsys) -> None:
-    code = main(["--stable", str(stack_cfg.stable_model), "--candidate", str(stable_dir / artifacts.MODEL_FILE)])
+def test_an_ungated_candidate_is_refused(
+    stack_cfg: StackConfig, stable_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train(stable_dir / "snapshot.csv", tmp_path)  # trained, never gated
+    code = main(["--stable", str(stack_cfg.stable_model), "--candidate", str(tmp_path / artifacts.MODEL_FILE)])
     assert code == EXIT_INPUT
     assert "does not record a passed gate" in capsys.readouterr().err
 

@@ -65,6 +65,12 @@ def gate(request: pytest.FixtureRequest):
     return record
 
 
+def _gate_tests() -> set[str]:
+    from tests.model import test_gate
+
+    return {name for name in vars(test_gate) if name.startswith("test_")}
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" or report.outcome != "passed":
         _outcomes[report.nodeid] = report.outcome
@@ -75,6 +81,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     rows = [{**row, "outcome": _outcomes.get(nodeid, "not run")} for nodeid, row in _checks.items()]
     failed = sorted(n for n, o in _outcomes.items() if o == "failed")
+    # A gate is passed only when all of it ran: `-k` or `--deselect` must not mint a pass.
+    ran = {nodeid.rsplit("::", 1)[-1] for nodeid in _outcomes if "test_gate.py::" in nodeid}
+    not_run = sorted(_gate_tests() - ran)
     metrics = artifacts.read_json(_metrics_path[0])
-    metrics["gate"] = {"passed": exitstatus == 0 and not failed, "checks": rows, "failed_tests": failed}
+    metrics["gate"] = {
+        "passed": exitstatus == 0 and not failed and not not_run,
+        "checks": rows,
+        "failed_tests": failed,
+        "not_run": not_run,
+    }
     artifacts.write_json(metrics, _metrics_path[0])

@@ -1,6 +1,6 @@
 """The quality gate: the model ships only if every check below passes.
 
-The thresholds are the contract (DESIGN.md). Change one only in a reviewed
+The thresholds are the contract (README "The gate"). Change one only in a reviewed
 commit that says why.
 """
 
@@ -121,7 +121,9 @@ def test_metrics_record_what_was_measured(trained: Trained) -> None:
         "model_sha256",
         "predict_p99_ms",
     }
-    assert required <= m.keys(), f"metrics.json lacks {sorted(required - m.keys())}: DESIGN.md's interface broke"
+    assert required <= m.keys(), (
+        f"metrics.json lacks {sorted(required - m.keys())}: the interface the service and rollout read broke"
+    )
     assert m["n_holdout"] == len(trained.y_hold), "metrics.json describes a different holdout than the gate checked"
     assert m["model_sha256"] == artifacts.sha256_file(config.artifact_dir() / artifacts.MODEL_FILE), (
         "metrics.json does not describe the artifact on disk: the gated file is not the shipped file"

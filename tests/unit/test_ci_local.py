@@ -74,3 +74,14 @@ def test_an_if_that_cannot_be_evaluated_locally_is_refused(tmp_path: Path) -> No
     path = _workflow(tmp_path, [{"name": "x", "if": "github.event_name == 'push'", "run": "true"}])
     with pytest.raises(ValueError, match="understands only"):
         ci_local.load_steps(path)
+
+
+def test_each_local_ci_run_starts_with_no_artifacts_like_a_fresh_runner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ARTIFACT_DIR", raising=False)
+    code, out = _run(
+        tmp_path,
+        [{"name": "fresh", "run": 'test -d "$ARTIFACT_DIR" && test -z "$(ls -A "$ARTIFACT_DIR")"'}],
+    )
+    assert code == 0, f"an old metrics.json could stand in for a gate that never ran:\n{out}"

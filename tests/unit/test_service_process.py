@@ -82,6 +82,16 @@ def test_missing_artifact_stops_startup_with_one_clear_line(tmp_path: Path) -> N
     assert "no model artifact" in _failure_line(result)["reason"]
 
 
+def test_an_artifact_that_failed_the_gate_is_never_served(tmp_path: Path, small_artifact: Path) -> None:
+    shutil.copy(small_artifact / artifacts.MODEL_FILE, tmp_path / artifacts.MODEL_FILE)
+    metrics = artifacts.read_json(small_artifact / artifacts.METRICS_FILE)
+    metrics["gate"]["passed"] = False
+    artifacts.write_json(metrics, tmp_path / artifacts.METRICS_FILE)
+    result = _startup(tmp_path / artifacts.MODEL_FILE)
+    assert result.returncode != 0, "a model the gate rejected must not serve"
+    assert "did not pass the quality gate" in _failure_line(result)["reason"]
+
+
 def test_tampered_artifact_is_refused_before_unpickling(tmp_path: Path, small_artifact: Path) -> None:
     for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE):
         shutil.copy(small_artifact / name, tmp_path / name)
