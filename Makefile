@@ -93,7 +93,7 @@ rollout: venv ## shadow -> canary 5/25/50/100 -> promote, or roll back: make rol
 report: venv ## print the metrics and gate table of the last gated model
 	@$(PY) -m src.report
 
-train: venv ## train once without the gate (python -m src.train)
+train: venv ## train once without the gate, into artifacts/ungated (python -m src.train)
 	$(PY) -m src.train
 
 dataset: venv ## regenerate data/churn.csv from its seed (identical bytes)
