@@ -1,8 +1,9 @@
 """FastAPI app: `uvicorn app.main:app`.
 
-The model is loaded once, in the lifespan, from a sha256-verified artifact; a
-missing or tampered artifact stops the process at startup, so the service
-never answers without the gated model.
+The model is loaded once, in the lifespan, from an artifact whose gate passed
+and whose sha256 matches its metrics.json; a missing, tampered or ungated
+artifact stops the process at startup, so the service never answers without
+the gated model.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from app.schemas import Batch, BatchPrediction, Customer, Health, Prediction
 from app.settings import Settings
 
 BAD_BODY: dict[int | str, dict[str, Any]] = {
-    400: {"description": "the body is not UTF-8 text"},
+    400: {"description": "the body cannot be decoded as text"},
     413: {"description": "body over MAX_BODY_BYTES"},
 }
 
 
 class ModelLoadError(RuntimeError):
-    """The artifact is missing, unreadable or not the file the gate measured."""
+    """The artifact is missing, unreadable, ungated, or not the file the gate measured."""
 
 
 class Observe:

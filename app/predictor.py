@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import joblib
 import numpy as np
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
@@ -47,33 +48,26 @@ class Predictor:
     sha256: str
     holdout_auc: float | None
     threshold: float
-    _fast: Callable[[np.ndarray], np.ndarray] | None
+    fast_path: Callable[[np.ndarray], np.ndarray] | None
 
     @classmethod
     def load(cls, settings: Settings) -> Predictor:
         """Check the gate's verdict and the file's sha256, then unpickle it (never the other way round)."""
-        if not settings.model_path.is_file():
-            raise FileNotFoundError(f"no model artifact at {settings.model_path}")
-        if not settings.metrics_path.is_file():
-            raise FileNotFoundError(f"no metrics.json beside the artifact at {settings.metrics_path}")
-        metrics = artifacts.read_json(settings.metrics_path)
-        if settings.require_gate and not metrics.get("gate", {}).get("passed"):
-            raise ValueError(
-                f"{settings.model_path} did not pass the quality gate (its metrics.json records no passed gate); "
-                "run `make model`, or set REQUIRE_GATE=false to serve it for an experiment"
-            )
-        model = artifacts.load_verified_model(settings.model_path, settings.metrics_path)
+        metrics = artifacts.verify_artifact(
+            settings.model_path, settings.metrics_path, require_gate=settings.require_gate
+        )
+        model = joblib.load(settings.model_path)  # verified just above
         return cls(
             model=model,
             version=settings.model_version or metrics.get("model_version") or metrics["model_sha256"][:12],
             sha256=metrics["model_sha256"],
             holdout_auc=metrics.get("holdout_auc"),
             threshold=settings.decision_threshold,
-            _fast=fast_churn_probability(model),
+            fast_path=fast_churn_probability(model),
         )
 
     def churn_probability(self, customers: Mapping[str, Sequence[Any]]) -> np.ndarray:
         X, _ = build_features(customers)
-        if self._fast is not None:
-            return self._fast(X.to_numpy())
+        if self.fast_path is not None:
+            return self.fast_path(X.to_numpy())
         return self.model.predict_proba(X)[:, 1]

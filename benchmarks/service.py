@@ -55,8 +55,8 @@ def model_floor(predictor: Predictor) -> None:
     columns = {k: [v] for k, v in CUSTOMER.items()}
     print("(a) one row, in-process")
     print(f"    sklearn predict_proba (DataFrame)   {_per_call_us(lambda: predictor.model.predict_proba(row)):8.1f} us")
-    if predictor._fast is not None:
-        print(f"    numpy replay of the same model      {_per_call_us(lambda: predictor._fast(matrix)):8.1f} us")
+    if predictor.fast_path is not None:
+        print(f"    numpy replay of the same model      {_per_call_us(lambda: predictor.fast_path(matrix)):8.1f} us")
     print(
         f"    build_features + model (service)    {_per_call_us(lambda: predictor.churn_probability(columns)):8.1f} us"
     )

@@ -76,7 +76,7 @@ http {{
 
 
 def binary() -> str:
-    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if not found:
         raise FileNotFoundError("nginx not found: install it (Debian/Ubuntu: apt-get install -y nginx)")
     return found

@@ -213,15 +213,7 @@ def gate_tolerance(metrics: dict[str, Any]) -> float | None:
 
 def check_candidate(model: Path) -> dict[str, Any]:
     """Refuse a candidate that did not pass the gate or is not the file the gate measured."""
-    metrics_path = model.with_name(artifacts.METRICS_FILE)
-    if not model.is_file() or not metrics_path.is_file():
-        raise ValueError(f"candidate {model}: need the artifact and its metrics.json beside it")
-    metrics = artifacts.read_json(metrics_path)
-    if not metrics.get("gate", {}).get("passed"):
-        raise ValueError(f"candidate {model}: metrics.json does not record a passed gate; run `make model` first")
-    if metrics.get("model_sha256") != artifacts.sha256_file(model):
-        raise ValueError(f"candidate {model}: the file is not the one its gate measured (sha256 differs)")
-    return metrics
+    return artifacts.verify_artifact(model, require_gate=True)
 
 
 def ratchet_allows(candidate: dict[str, Any], prod_path: Path, tolerance: float) -> tuple[bool, str]:

@@ -66,11 +66,13 @@ def read_json(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
-def load_verified_model(model_path: str | Path, metrics_path: str | Path | None = None) -> Any:
-    """Unpickle only a file whose sha256 matches the metrics.json written beside it.
+def verify_artifact(
+    model_path: str | Path, metrics_path: str | Path | None = None, *, require_gate: bool = False
+) -> dict[str, Any]:
+    """Prove a model file is the one its metrics.json describes (and, if asked, that its gate passed).
 
-    joblib/pickle run code on load, so an artifact is opened only once it is
-    proven to be the exact file the gate measured.
+    Returns the metrics. The service, the rollout and this module's loader all
+    judge an artifact here, so "gated" and "verified" mean one thing.
     """
     model_path = Path(model_path)
     metrics_path = Path(metrics_path) if metrics_path else model_path.with_name(METRICS_FILE)
@@ -78,11 +80,29 @@ def load_verified_model(model_path: str | Path, metrics_path: str | Path | None 
         raise FileNotFoundError(f"no model artifact at {model_path}")
     if not metrics_path.is_file():
         raise FileNotFoundError(f"no metrics.json beside the artifact at {metrics_path}")
-    expected = read_json(metrics_path).get("model_sha256")
+    metrics = read_json(metrics_path)
+    if require_gate and not metrics.get("gate", {}).get("passed"):
+        raise ValueError(
+            f"{model_path} did not pass the quality gate: its metrics.json does not record a passed gate; "
+            "run `make model` on it first"
+        )
+    expected = metrics.get("model_sha256")
     actual = sha256_file(model_path)
     if expected != actual:
         raise ValueError(
             f"{model_path} sha256 {actual[:12]} does not match {metrics_path} "
             f"model_sha256 {str(expected)[:12]}: refusing to unpickle an unverified file"
         )
+    return metrics
+
+
+def load_verified_model(
+    model_path: str | Path, metrics_path: str | Path | None = None, *, require_gate: bool = False
+) -> Any:
+    """Unpickle only a verified file.
+
+    joblib/pickle run code on load, so an artifact is opened only once it is
+    proven to be the exact file the gate measured.
+    """
+    verify_artifact(model_path, metrics_path, require_gate=require_gate)
     return joblib.load(model_path)
