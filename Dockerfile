@@ -1,5 +1,5 @@
 # The image ships the exact artifact the gate passed: CI downloads the
-# `gated-model` artifact (model_candidate.joblib + metrics.json) into the build
+# `gated-model` artifact (model_candidate.skops + metrics.json) into the build
 # context; nothing here trains. Build locally after `make run`:
 #   docker build --build-arg REVISION=$(git rev-parse HEAD) \
 #     --build-arg HOLDOUT_AUC=$(python -c 'import json;print(json.load(open("metrics.json"))["holdout_auc"])') \
@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    MODEL_PATH=/app/model.joblib \
+    MODEL_PATH=/app/model.skops \
     MODEL_VARIANT=stable
 
 WORKDIR /app
@@ -23,7 +23,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY src/ src/
 COPY app/ app/
-COPY model_candidate.joblib /app/model.joblib
+COPY model_candidate.skops /app/model.skops
 COPY metrics.json /app/metrics.json
 
 USER 10001:10001

@@ -29,8 +29,8 @@ run: venv ## the gated pipeline: data tests -> train -> quality gate -> metrics 
 	@$(PY) -m src.report
 	@$(MAKE) --no-print-directory serve
 
-serve: venv ## serve the gated model_candidate.joblib on HOST:PORT (default 127.0.0.1:8000)
-	@test -f model_candidate.joblib || { echo "no gated model: run 'make run' first" >&2; exit 1; }
+serve: venv ## serve the gated model_candidate.skops on HOST:PORT (default 127.0.0.1:8000)
+	@test -f model_candidate.skops || { echo "no gated model: run 'make run' first" >&2; exit 1; }
 	$(info serving the gated model on http://$(HOST):$(PORT)  (Ctrl-C stops it). Try:)
 	$(info   curl -s http://$(HOST):$(PORT)/predict -H 'Content-Type: application/json' -d '$(EXAMPLE)')
 	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
@@ -50,10 +50,10 @@ lint: venv ## ruff lint + format; hadolint (Dockerfile); compose spec (compose.y
 unit: venv ## tests/unit: the code (features, metrics, training, artifacts, the API as a real process)
 	$(PYTEST) tests/unit
 
-data: venv ## tests/data: is the snapshot (CHURN_DATA) fit to train on?
-	$(PYTEST) tests/data
+data: venv ## tests/data: is the snapshot (CHURN_DATA) fit to train on? (short tracebacks: the hint, not the stack)
+	$(PYTEST) --tb=short tests/data
 
-model: venv ## tests/model: train once, then the quality gate; writes the gated artifact pair
+model: venv ## tests/model: the gate stage (src/gate.py) trains once and judges; a pass writes the gated pair
 	$(PYTEST) tests/model
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -105,12 +105,16 @@ bench: venv ## print timing and quality figures (not a test; the HTTP part needs
 	$(PY) -m benchmarks.stack
 
 clean: ## remove the venv, caches and local artifacts
-	rm -rf $(VENV) .pytest_cache .ruff_cache .stack model_candidate.joblib metrics.json
+	rm -rf $(VENV) .pytest_cache .ruff_cache .stack model_candidate.skops metrics.json rejected
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 .PHONY: ci
 ci: venv ## run CI's gates job here, in ci.yml's order, and print its summary table
 	@$(PY) -m tools.ci_local
+
+.PHONY: config-doc
+config-doc: venv ## regenerate docs/configuration.md from the settings classes
+	@$(PY) -m tools.config_doc
 
 .PHONY: drift
 drift: venv ## recent predictions vs the training snapshot (PSI per input): make drift LOG=path

@@ -13,14 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import joblib
 import numpy as np
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from app.settings import Settings
+from app.settings import ServiceSettings
 from src import artifacts
 from src.features import build_features
 
@@ -51,17 +50,16 @@ class Predictor:
     fast_path: Callable[[np.ndarray], np.ndarray] | None
 
     @classmethod
-    def load(cls, settings: Settings) -> Predictor:
-        """Check the gate's verdict and the file's sha256, then unpickle it (never the other way round)."""
-        metrics = artifacts.verify_artifact(
+    def load(cls, settings: ServiceSettings) -> Predictor:
+        """Check the record and the file's sha256, then load it with skops (never the other way round)."""
+        model, rec = artifacts.load_verified(
             settings.model_path, settings.metrics_path, require_gate=settings.require_gate
         )
-        model = joblib.load(settings.model_path)  # verified just above
         return cls(
             model=model,
-            version=settings.model_version or metrics.get("model_version") or metrics["model_sha256"][:12],
-            sha256=metrics["model_sha256"],
-            holdout_auc=metrics.get("holdout_auc"),
+            version=settings.model_version or rec.model_version,
+            sha256=rec.model_sha256,
+            holdout_auc=rec.holdout_auc,
             threshold=settings.decision_threshold,
             fast_path=fast_churn_probability(model),
         )

@@ -1,18 +1,19 @@
 """Request and response models: the API's contract, enforced at the door.
 
-Strict types and `extra="forbid"` turn every malformed request into a 422 that
-names the field and the reason, before it can reach the model.
+The request model is built from the data contract (`src/schema.py`): one
+field per input column, with its type, bounds and allowed values, so the
+API cannot drift from what training reads. Strict types and
+`extra="forbid"` turn every malformed request into a 422 that names the
+field and the reason, before it can reach the model.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
-from src.features import CONTRACTS
-
-Contract = Literal[CONTRACTS]  # the allowed values come from the feature code, not a copy
+from src import schema
 
 
 def _number_not_text(value: Any) -> Any:
@@ -21,38 +22,41 @@ def _number_not_text(value: Any) -> Any:
     return value
 
 
-class Customer(BaseModel):
-    model_config = ConfigDict(
+def _field(column: schema.Column) -> tuple[Any, Any]:
+    """(annotation, default) of one request field, from its contract column."""
+    bounds = {"ge": column.minimum, "gt": column.above, "le": column.maximum}
+    constraints = {k: v for k, v in bounds.items() if v is not None}
+    info = Field(description=column.why, **constraints)
+    if column.kind == "id":
+        annotation: Any = Annotated[str, Field(min_length=1, max_length=column.max_length, description=column.why)]
+    elif column.kind == "integer":
+        # Lax for integers so 12.0 counts as the JSON integer it is; text and booleans stay rejected.
+        annotation = Annotated[int, Field(strict=False), info, BeforeValidator(_number_not_text)]
+    elif column.kind == "number":
+        annotation = Annotated[float, info]
+    else:
+        annotation = Annotated[Literal[column.allowed], Field(description=column.why)]
+    if column.nullable:
+        return annotation | None, None
+    return annotation, ...
+
+
+Customer: type[BaseModel] = create_model(
+    "Customer",
+    __config__=ConfigDict(
         extra="forbid",
         strict=True,
         allow_inf_nan=False,
-        json_schema_extra={
-            "examples": [
-                {
-                    "customer_id": "7590-VHVEG",
-                    "tenure_months": 1,
-                    "monthly_charges": 29.85,
-                    "total_charges": 29.85,
-                    "contract": "month-to-month",
-                }
-            ]
-        },
-    )
-
-    customer_id: Annotated[str, Field(min_length=1, max_length=64)]
-    # Lax for this one field so 12.0 counts as the JSON integer it is; text and booleans stay rejected.
-    tenure_months: Annotated[
-        int, Field(ge=0, le=600, strict=False, description="months as a customer"), BeforeValidator(_number_not_text)
-    ]
-    monthly_charges: Annotated[float, Field(gt=0, le=10_000)]
-    total_charges: Annotated[float | None, Field(ge=0, le=10_000_000, description="blank for new customers")] = None
-    contract: Contract
+        json_schema_extra={"examples": [schema.EXAMPLE_CUSTOMER]},
+    ),
+    **{column.name: _field(column) for column in schema.INPUTS},
+)
 
 
 class Batch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    customers: Annotated[list[Customer], Field(min_length=1)]
+    customers: Annotated[list[Customer], Field(min_length=1)]  # type: ignore[valid-type]
 
 
 class Prediction(BaseModel):

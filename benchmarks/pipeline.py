@@ -38,7 +38,7 @@ def surfaces() -> None:
 
 
 def training(repeats: int = 5) -> None:
-    X, y = build_features(data.load(config.data_path()))
+    X, y = build_features(data.load(config.settings().churn_data))
     X_train, X_hold, y_train, _ = split(X, y)
     fits = []
     for _ in range(repeats):
@@ -47,19 +47,19 @@ def training(repeats: int = 5) -> None:
         fits.append(time.perf_counter() - started)
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        result = run(config.data_path(), Path(out))
+        result = run(config.settings().churn_data, Path(out))
         cli = time.perf_counter() - started
     latency = metrics.predict_latency_ms(model.predict_proba, X_hold, repeats=1000)
-    print(f"training on {config.data_path().name} ({len(X_train)} rows)")
+    print(f"training on {config.settings().churn_data.name} ({len(X_train)} rows)")
     print(f"  fit                      min {min(fits) * 1000:7.1f} ms  median {statistics.median(fits) * 1000:7.1f} ms")
     print(f"  train+evaluate+write     {cli:7.2f} s")
-    print(f"  holdout AUC / ECE        {result['holdout_auc']:.4f} / {result['holdout_ece']:.4f}")
+    print(f"  holdout AUC / ECE        {result.holdout_auc:.4f} / {result.holdout_ece:.4f}")
     print(f"  single-row predict_proba p50 {latency['p50']:.3f} ms  p99 {latency['p99']:.3f} ms")
 
 
 def model_choice() -> None:
     """The measurement behind train.py's choice of logistic regression."""
-    X, y = build_features(data.load(config.data_path()))
+    X, y = build_features(data.load(config.settings().churn_data))
     X_train, X_hold, y_train, y_hold = split(X, y)
     candidates = {
         "logistic regression (shipped)": lambda: train_model(X_train, y_train),
@@ -68,7 +68,7 @@ def model_choice() -> None:
             HistGradientBoostingClassifier(random_state=config.SEED), method="isotonic", cv=5
         ).fit(X_train, y_train),
     }
-    print(f"model choice on {config.data_path().name} holdout")
+    print(f"model choice on {config.settings().churn_data.name} holdout")
     for name, fit in candidates.items():
         started = time.perf_counter()
         model = fit()

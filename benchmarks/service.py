@@ -22,7 +22,7 @@ import numpy as np
 
 from app.main import create_app
 from app.predictor import Predictor
-from app.settings import Settings
+from app.settings import ServiceSettings
 from src import artifacts, config, data
 from src.features import build_features
 from src.train import split
@@ -48,7 +48,7 @@ def _per_call_us(fn: Callable[[], object], n: int = 5000) -> float:
 
 
 def model_floor(predictor: Predictor) -> None:
-    X, y = build_features(data.load(config.data_path()))
+    X, y = build_features(data.load(config.settings().churn_data))
     _, X_hold, _, _ = split(X, y)
     row = X_hold.iloc[[0]]
     matrix = row.to_numpy()
@@ -92,7 +92,7 @@ async def _asgi_call(app, body: bytes) -> None:
     await app(scope, receive, send)
 
 
-async def _handler_cost(settings: Settings, n: int = 3000) -> float:
+async def _handler_cost(settings: ServiceSettings, n: int = 3000) -> float:
     import app.observability as observability
 
     app = create_app(settings)
@@ -124,7 +124,7 @@ def _wrk(url: str, connections: int, lua: Path) -> dict[str, float]:
     return figures
 
 
-def http(settings: Settings, tmp: Path) -> None:
+def http(settings: ServiceSettings, tmp: Path) -> None:
     if shutil.which("wrk") is None:
         print("(c-e) skipped: wrk not found (apt-get install wrk)")
         return
@@ -169,11 +169,11 @@ def http(settings: Settings, tmp: Path) -> None:
 
 
 def main() -> int:
-    folder = config.artifact_dir()
+    folder = config.settings().artifact_dir
     if not (folder / artifacts.METRICS_FILE).is_file():
         print("no gated artifact: run `make run` (or `make model`) first", file=sys.stderr)
         return 1
-    settings = Settings(model_path=folder / artifacts.MODEL_FILE)
+    settings = ServiceSettings(model_path=folder / artifacts.MODEL_FILE)
     predictor = Predictor.load(settings)
     model_floor(predictor)
     print(f"(b) in-process /predict through the ASGI app      {asyncio.run(_handler_cost(settings)):8.1f} us")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from deploy.stack import Stack, StackConfig
+from deploy.stack import Stack, StackSettings
 from deploy.traffic import customers, replay
 from src import artifacts, config
 from tests.processes import free_port
@@ -46,7 +46,7 @@ def _row(name: str, latencies: list[float]) -> str:
 
 
 def main() -> int:
-    model = config.artifact_dir() / artifacts.MODEL_FILE
+    model = config.settings().artifact_dir / artifacts.MODEL_FILE
     if not model.is_file():
         print("no gated artifact: run `make run` first", file=sys.stderr)
         return 1
@@ -55,7 +55,7 @@ def main() -> int:
     for name, fault in CASES:
         n = REQUESTS if not fault.get("FAULT_DELAY_S", "0").startswith("5") else 10
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = StackConfig(
+            cfg = StackSettings(
                 stable_model=model,
                 candidate_model=model,
                 mode="shadow",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from src.drift import psi, quantile_edges
+from src.metrics import psi, quantile_edges
 
 PREDICT_PATHS = ("/predict", "/predict/batch")
 
@@ -51,7 +51,6 @@ class VariantWindow:
 
     requests: int = 0
     ok: int = 0
-    server_errors: int = 0
     latencies_ms: list[float] | None = None
     probabilities: dict[str, float] | None = None  # request_id -> churn probability (single-customer requests)
     decisions: dict[str, int] | None = None  # request_id -> the 0/1 decision the service returned
@@ -67,7 +66,6 @@ class VariantWindow:
                 self.requests += 1
                 status = int(e.get("status", 500))
                 self.ok += status < 400
-                self.server_errors += status >= 500
                 self.latencies_ms.append(float(e.get("latency_ms", 0.0)))
             elif e.get("event") == "prediction":
                 self.scored += 1

@@ -10,9 +10,10 @@ would see a real one.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,11 +21,20 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.main import create_app
 
 
+class FaultSettings(BaseSettings):
+    """The drill's faults (a candidate only; never set in production)."""
+
+    model_config = SettingsConfigDict(env_prefix="FAULT_", env_ignore_empty=True, frozen=True, extra="ignore")
+
+    delay_s: float = Field(0.0, ge=0.0, description="added to every /predict, in seconds")
+    error_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of /predict answered with HTTP 500")
+
+
 class Faulty:
     def __init__(self, inner: ASGIApp) -> None:
         self.inner = inner
-        self.delay = float(os.environ.get("FAULT_DELAY_S", "0"))
-        self.error_rate = float(os.environ.get("FAULT_ERROR_RATE", "0"))
+        settings = FaultSettings()
+        self.delay, self.error_rate = settings.delay_s, settings.error_rate
         self.rng = random.Random(0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -16,6 +16,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from src import atomic
 from src.config import ROOT
 
 TEMPLATES = ROOT / "nginx"
@@ -44,10 +45,9 @@ def render(mode: str, values: dict[str, str], conf_dir: Path) -> None:
         raise ValueError(f"nginx template variables without a value: {sorted(missing)}")
     conf_dir.mkdir(parents=True, exist_ok=True)
     for source, target in (("00-common", "00-common"), (mode, "stage")):
-        text = envsubst((TEMPLATES / f"{source}.conf.template").read_text(), values)
-        tmp = conf_dir / f".{target}.conf.tmp"
-        tmp.write_text(text)
-        tmp.replace(conf_dir / f"{target}.conf")
+        atomic.write_text(
+            conf_dir / f"{target}.conf", envsubst((TEMPLATES / f"{source}.conf.template").read_text(), values)
+        )
 
 
 def main_config(stack_dir: Path) -> Path:

@@ -15,60 +15,56 @@ Exit codes: 0 promoted; 1 rolled back or refused; 2 bad input; 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import json
 import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from deploy.analysis import LogCursor, VariantWindow, churn_share_bound, probability_psi
-from deploy.stack import Stack, StackConfig
+from deploy.stack import Stack, StackSettings
 from deploy.traffic import customers, replay
-from src import artifacts, config
+from src import artifacts, atomic, config, record
+from src.record import ArtifactRecord
 
 EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_TOLERANCE = 0.02  # used only when the candidate's gate had no baseline to record one
 
 
-@dataclass(frozen=True)
-class RolloutConfig:
-    """Every threshold of the rollout, printed at start. Env: ROLLOUT_<NAME>."""
+class RolloutSettings(BaseSettings):
+    """Every threshold of the rollout, printed at start. Env: ROLLOUT_<NAME> (e.g. ROLLOUT_STEPS=10,50,100)."""
 
-    steps: tuple[int, ...] = (5, 25, 50, 100)  # canary percentages, in order
-    window_requests: int = 300  # requests replayed per window at least
-    max_requests: int = 4000  # ... and at most: a replay always ends
-    min_requests: int = 100  # candidate requests a window needs to be judged at all
-    inconclusive_retries: int = 2  # too few requests: wait this many more windows, then fail
-    inconclusive_wait_s: float = 2.0
-    min_success_rate: float = 0.99  # share of candidate requests answered < 400
-    p99_ratio: float = 1.2  # candidate p99 <= max(ratio x stable p99, stable p99 + slack)
-    p99_slack_ms: float = 5.0
-    shadow_psi_max: float = 0.1  # same inputs, different score distribution: train/serve skew
-    churn_share_floor: float = 0.05  # smallest allowed churn-share gap (3 SE when larger)
-    regression_tolerance: float = DEFAULT_TOLERANCE  # the gate's, read from the candidate's metrics.json
-    traffic: str = "replay"  # "replay": drive snapshot customers; "none": observe real traffic only
-    skip_shadow: bool = False
+    model_config = SettingsConfigDict(env_prefix="ROLLOUT_", env_ignore_empty=True, frozen=True, extra="ignore")
 
+    steps: Annotated[tuple[int, ...], NoDecode] = Field((5, 25, 50, 100), description="canary percentages, in order")
+    window_requests: int = Field(300, description="requests replayed per window at least")
+    max_requests: int = Field(4000, description="... and at most: a replay always ends")
+    min_requests: int = Field(100, description="candidate requests a window needs to be judged at all")
+    inconclusive_retries: int = Field(2, description="too few requests: wait this many more windows, then fail")
+    inconclusive_wait_s: float = Field(2.0, description="seconds per inconclusive wait")
+    min_success_rate: float = Field(0.99, description="share of candidate requests answered < 400")
+    p99_ratio: float = Field(1.2, description="candidate p99 <= max(ratio x stable p99, stable p99 + slack)")
+    p99_slack_ms: float = Field(5.0, description="the absolute p99 allowance, in ms")
+    shadow_psi_max: float = Field(0.1, description="score PSI on identical requests above it: train/serve skew")
+    churn_share_floor: float = Field(0.05, description="smallest allowed churn-share gap (3 SE when larger)")
+    regression_tolerance: float = Field(
+        DEFAULT_TOLERANCE, description="the gate's, read from the candidate's record (this is only a fallback)"
+    )
+    traffic: str = Field("replay", description="replay: drive snapshot customers; none: judge real traffic only")
+    skip_shadow: bool = Field(False, description="go straight to the canary steps")
+
+    @field_validator("steps", mode="before")
     @classmethod
-    def from_env(cls) -> RolloutConfig:
-        default, env = cls(), os.environ
-        values: dict[str, Any] = {}
-        for f in ("window_requests", "max_requests", "min_requests", "inconclusive_retries"):
-            if env.get(f"ROLLOUT_{f.upper()}"):
-                values[f] = int(env[f"ROLLOUT_{f.upper()}"])
-        if env.get("ROLLOUT_STEPS"):
-            values["steps"] = tuple(int(x) for x in env["ROLLOUT_STEPS"].split(","))
-        if env.get("ROLLOUT_INCONCLUSIVE_WAIT_S"):
-            values["inconclusive_wait_s"] = float(env["ROLLOUT_INCONCLUSIVE_WAIT_S"])
-        if env.get("ROLLOUT_TRAFFIC"):
-            values["traffic"] = env["ROLLOUT_TRAFFIC"]
-        return replace(default, **values)
+    def _comma_list(cls, value: object) -> object:
+        return tuple(int(x) for x in value.split(",")) if isinstance(value, str) else value
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if not self.steps or any(not 0 < p <= 100 for p in self.steps) or list(self.steps) != sorted(self.steps):
             raise ValueError(f"steps must rise within 1..100, not {self.steps}")
         if self.steps[-1] != 100:
@@ -99,7 +95,7 @@ class RolloutFailed(Exception):
 @dataclass
 class Rollout:
     stack: Stack
-    cfg: RolloutConfig
+    cfg: RolloutSettings
     bodies: list[dict[str, Any]]
     out: Callable[[str], None] = print
     results: list[StepResult] = field(default_factory=list)
@@ -149,10 +145,9 @@ class Rollout:
             s_probs = [stable.probabilities[r] for r in joined]
             c_probs = [candidate.probabilities[r] for r in joined]
             psi = probability_psi(s_probs, c_probs)
-            threshold = 0.5
-            shift = abs(sum(p >= threshold for p in c_probs) - sum(p >= threshold for p in s_probs)) / max(
-                len(joined), 1
-            )
+            # Each service's own decision, as it answered (its own DECISION_THRESHOLD), on the same request.
+            flips = sum(stable.decisions[r] != candidate.decisions[r] for r in joined)
+            shift = flips / max(len(joined), 1)
             churn_bound = cfg.churn_share_floor
         else:
             psi = None
@@ -203,43 +198,32 @@ def _row(r: StepResult) -> str:
     )
 
 
-def gate_tolerance(metrics: dict[str, Any]) -> float | None:
-    """The regression tolerance the candidate's own gate applied, if it had a baseline."""
-    for check in metrics.get("gate", {}).get("checks", []):
-        if "tolerance" in check:
-            return float(check["tolerance"])
-    return None
-
-
-def check_candidate(model: Path) -> dict[str, Any]:
+def check_candidate(model: Path) -> ArtifactRecord:
     """Refuse a candidate that did not pass the gate or is not the file the gate measured."""
-    return artifacts.verify_artifact(model, require_gate=True)
+    return artifacts.verify(model, require_gate=True)
 
 
-def ratchet_allows(candidate: dict[str, Any], prod_path: Path, tolerance: float) -> tuple[bool, str]:
+def ratchet_allows(candidate: ArtifactRecord, prod_path: Path, tolerance: float) -> tuple[bool, str]:
     if not prod_path.is_file():
         return True, "no production baseline yet"
-    prod_auc = artifacts.read_json(prod_path)["holdout_auc"]
+    prod_auc = record.read(prod_path).holdout_auc
     floor = round(prod_auc - tolerance, 4)
-    ok = candidate["holdout_auc"] >= floor
-    return ok, f"candidate AUC {candidate['holdout_auc']} {'>=' if ok else '<'} production {prod_auc} - {tolerance}"
+    ok = candidate.holdout_auc >= floor
+    return ok, f"candidate AUC {candidate.holdout_auc} {'>=' if ok else '<'} production {prod_auc} - {tolerance}"
 
 
-def promote(stack: Stack, candidate_model: Path, candidate: dict[str, Any], prod_path: Path) -> None:
-    """Candidate becomes stable; prod_metrics.json moves to its metrics, the old one kept for rollback."""
+def promote(stack: Stack, candidate_model: Path, candidate: ArtifactRecord, prod_path: Path) -> None:
+    """Candidate becomes stable; prod_metrics.json moves to its record, the old one kept for rollback."""
     stack.restart_service("stable", candidate_model)
     stack.set_stage("stable")
     if prod_path.is_file():
-        previous = prod_path.with_name(prod_path.stem + ".previous.json")
-        tmp = previous.with_name(f".{previous.name}.tmp")
-        shutil.copyfile(prod_path, tmp)
-        tmp.replace(previous)
-    artifacts.write_json(candidate, prod_path)
+        atomic.write_bytes(prod_path.with_name(prod_path.stem + ".previous.json"), prod_path.read_bytes())
+    record.write(candidate, prod_path)
 
 
 def run(
-    stack_cfg: StackConfig,
-    cfg: RolloutConfig,
+    stack_cfg: StackSettings,
+    cfg: RolloutSettings,
     prod_path: Path,
     report_path: Path,
     snapshot: Path | None = None,
@@ -247,21 +231,22 @@ def run(
 ) -> int:
     """The whole rollout; leaves the stack running (on stable, or the promoted candidate)."""
     candidate = check_candidate(stack_cfg.candidate_model)
-    cfg = replace(cfg, regression_tolerance=gate_tolerance(candidate) or cfg.regression_tolerance)
-    cfg.validate()
+    if candidate.gate is not None:  # the tolerance the candidate's own gate applied
+        cfg = cfg.model_copy(update={"regression_tolerance": candidate.gate.regression_tolerance})
+    cfg.check()
     allowed, why = ratchet_allows(candidate, prod_path, cfg.regression_tolerance)
     report: dict[str, Any] = {
         "stable": str(stack_cfg.stable_model),
         "candidate": str(stack_cfg.candidate_model),
-        "config": asdict(cfg),
+        "config": cfg.model_dump(mode="json"),
     }
     out("rollout thresholds:")
-    for key, value in asdict(cfg).items():
+    for key, value in cfg.model_dump().items():
         out(f"  {key:<22} {value}")
     if not allowed:
         return _finish(report, report_path, "refused", f"ratchet: {why}", out, EXIT_ROLLED_BACK)
     bodies = customers(snapshot)
-    stack = Stack(replace(stack_cfg, mode="stable")).up()
+    stack = Stack(stack_cfg.model_copy(update={"mode": "stable"})).up()
     try:
         return _drive(stack, stack_cfg, cfg, candidate, prod_path, report, report_path, bodies, out)
     finally:
@@ -270,9 +255,9 @@ def run(
 
 def _drive(
     stack: Stack,
-    stack_cfg: StackConfig,
-    cfg: RolloutConfig,
-    candidate: dict[str, Any],
+    stack_cfg: StackSettings,
+    cfg: RolloutSettings,
+    candidate: ArtifactRecord,
     prod_path: Path,
     report: dict[str, Any],
     report_path: Path,
@@ -307,7 +292,7 @@ def _finish(report: dict, path: Path, outcome: str, reason: str, out: Callable[[
     """Write the report and leave the stack serving (on stable, or on the promoted candidate)."""
     report.update(outcome=outcome, reason=reason)
     path.parent.mkdir(parents=True, exist_ok=True)
-    artifacts.write_json(report, path)
+    atomic.write_text(path, json.dumps(report, indent=2, sort_keys=True) + "\n")
     if code != EXIT_PROMOTED:
         out(f"rollout {outcome.replace('_', ' ')}: {reason}; all traffic on stable")
     out(f"report: {path}; the stack keeps serving, stop it with `make stack-down`")
@@ -327,20 +312,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-shadow", action="store_true", help="go straight to the canary steps")
     parser.add_argument("--traffic", choices=["replay", "none"], default=None)
     args = parser.parse_args(argv)
-    stack_cfg = StackConfig.from_env()
+    stack_cfg = StackSettings()
     if args.stable:
-        stack_cfg = replace(stack_cfg, stable_model=args.stable)
+        stack_cfg = stack_cfg.model_copy(update={"stable_model": args.stable})
     if args.candidate:
-        stack_cfg = replace(stack_cfg, candidate_model=args.candidate)
-    cfg = replace(RolloutConfig.from_env(), skip_shadow=args.skip_shadow)
+        stack_cfg = stack_cfg.model_copy(update={"candidate_model": args.candidate})
+    cfg = RolloutSettings()
+    if args.skip_shadow:
+        cfg = cfg.model_copy(update={"skip_shadow": True})
     if args.traffic:
-        cfg = replace(cfg, traffic=args.traffic)
+        cfg = cfg.model_copy(update={"traffic": args.traffic})
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return run(
             stack_cfg,
             cfg,
-            config.prod_metrics_path(),
+            config.settings().prod_metrics,
             args.report or stack_cfg.stack_dir / "rollout.json",
             args.data,
         )

@@ -20,55 +20,41 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import httpx
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from deploy import nginx
-from src import artifacts
+from src import artifacts, atomic
 from src.config import ROOT
 
 HOST = "127.0.0.1"
 _LEFT_RUNNING: list[subprocess.Popen] = []
 
 
-@dataclass(frozen=True)
-class StackConfig:
-    """Everything the stack reads from the environment, in one place."""
+class StackSettings(BaseSettings):
+    """The local stack (`make stack-up`): which models, which stage, which ports, where its files go."""
 
-    stable_model: Path = ROOT / artifacts.MODEL_FILE
-    candidate_model: Path = ROOT / artifacts.MODEL_FILE
-    mode: str = "shadow"
-    canary_percent: int = 5
-    canary_sticky: bool = False
-    port: int = 8080
-    stable_port: int = 8001
-    candidate_port: int = 8002
-    shadow_timeout: str = "1s"
-    stack_dir: Path = ROOT / ".stack"
-    candidate_app: str = "app.main:app"  # another ASGI app for the candidate: fault drills and tests
-    candidate_env: dict[str, str] = field(default_factory=dict)
+    model_config = SettingsConfigDict(env_ignore_empty=True, frozen=True, extra="ignore", populate_by_name=True)
 
-    @classmethod
-    def from_env(cls) -> StackConfig:
-        env = {k: v for k, v in os.environ.items() if v != ""}  # make exports unset variables as empty
-        default = cls()
-        return cls(
-            stable_model=Path(env.get("STABLE_MODEL", default.stable_model)),
-            candidate_model=Path(env.get("CANDIDATE_MODEL", default.candidate_model)),
-            mode=env.get("MODE", default.mode),
-            canary_percent=int(env.get("CANARY_PERCENT", default.canary_percent)),
-            canary_sticky=env.get("CANARY_STICKY", "off") == "on",
-            port=int(env.get("STACK_PORT", default.port)),
-            stable_port=int(env.get("STABLE_PORT", default.stable_port)),
-            candidate_port=int(env.get("CANDIDATE_PORT", default.candidate_port)),
-            shadow_timeout=env.get("SHADOW_TIMEOUT", default.shadow_timeout),
-            stack_dir=Path(env.get("STACK_DIR", default.stack_dir)),
-            candidate_app=env.get("CANDIDATE_APP", default.candidate_app),
-        )
+    stable_model: Path = Field(ROOT / artifacts.MODEL_FILE, description="the model users have now")
+    candidate_model: Path = Field(ROOT / artifacts.MODEL_FILE, description="the gated newcomer")
+    mode: str = Field("shadow", description="stable, shadow or canary")
+    canary_percent: int = Field(5, description="share of requests to the candidate in canary (0: the stable stage)")
+    canary_sticky: bool = Field(False, description="on: hash X-Customer-ID so a customer always meets one model")
+    port: int = Field(8080, alias="STACK_PORT", description="nginx, the stack's front door")
+    stable_port: int = Field(8001, description="the stable service")
+    candidate_port: int = Field(8002, description="the candidate service")
+    shadow_timeout: str = Field("1s", description="how long nginx waits for a mirrored request")
+    stack_dir: Path = Field(ROOT / ".stack", description="rendered config, pids, logs, rollout.json")
+    candidate_app: str = Field(
+        "app.main:app", description="another ASGI app for the candidate (fault drills: deploy.faulty:app)"
+    )
+    candidate_env: dict[str, str] = Field(default_factory=dict, description="extra environment for the candidate")
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if self.mode not in nginx.MODES:
             raise ValueError(f"MODE must be one of {', '.join(nginx.MODES)}, not {self.mode!r}")
         if not 0 <= self.canary_percent <= 100:
@@ -87,7 +73,7 @@ class StackConfig:
         return f"http://{HOST}:{self.stable_port if variant == 'stable' else self.candidate_port}"
 
 
-def template_values(cfg: StackConfig) -> dict[str, str]:
+def template_values(cfg: StackSettings) -> dict[str, str]:
     """What envsubst fills in; a canary at 0 % is the stable stage (nginx rejects "0%")."""
     return {
         "STABLE_ADDR": f"{HOST}:{cfg.stable_port}",
@@ -100,7 +86,7 @@ def template_values(cfg: StackConfig) -> dict[str, str]:
     }
 
 
-def effective_mode(cfg: StackConfig) -> str:
+def effective_mode(cfg: StackSettings) -> str:
     return "stable" if cfg.mode == "canary" and cfg.canary_percent == 0 else cfg.mode
 
 
@@ -122,14 +108,14 @@ def _wait(url: str, proc: subprocess.Popen | None, timeout: float = 30.0, expect
 class Stack:
     """Start, reconfigure and stop the three processes; state lives in stack_dir/state.json."""
 
-    def __init__(self, cfg: StackConfig) -> None:
+    def __init__(self, cfg: StackSettings) -> None:
         self.cfg = cfg
         self.procs: dict[str, subprocess.Popen] = {}
 
     # -- lifecycle -------------------------------------------------------
     def up(self) -> Stack:
         cfg = self.cfg
-        cfg.validate()
+        cfg.check()
         cfg.stack_dir.mkdir(parents=True, exist_ok=True)
         if (cfg.stack_dir / "state.json").exists():
             raise RuntimeError(f"a stack is already running from {cfg.stack_dir}: `make stack-down` first")
@@ -165,8 +151,10 @@ class Stack:
 
     def set_stage(self, mode: str, percent: int | None = None) -> None:
         """Re-render nginx for a new stage and reload it gracefully; returns once nginx serves it."""
-        cfg = replace(self.cfg, mode=mode, canary_percent=self.cfg.canary_percent if percent is None else percent)
-        cfg.validate()
+        cfg = self.cfg.model_copy(
+            update={"mode": mode, "canary_percent": self.cfg.canary_percent if percent is None else percent}
+        )
+        cfg.check()
         conf = cfg.stack_dir / "nginx.conf"
         nginx.render(effective_mode(cfg), template_values(cfg), cfg.stack_dir / "conf.d")
         nginx.check(conf)
@@ -188,7 +176,7 @@ class Stack:
         if pid is not None:
             _stop(pid, signal.SIGTERM, old)
         key = "stable_model" if variant == "stable" else "candidate_model"
-        self.cfg = replace(self.cfg, **{key: model})
+        self.cfg = self.cfg.model_copy(update={key: model})
         self.procs[variant] = self._service(variant)
         self._save()
         _wait(f"{self.cfg.service_url(variant)}/health", self.procs[variant])
@@ -217,11 +205,9 @@ class Stack:
     def _save(self) -> None:
         state = {
             "pids": {name: proc.pid for name, proc in self.procs.items()} or self._saved_pids(),
-            "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self.cfg).items()},
+            "config": self.cfg.model_dump(mode="json"),
         }
-        tmp = self.cfg.stack_dir / ".state.json.tmp"
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.cfg.stack_dir / "state.json")
+        atomic.write_text(self.cfg.stack_dir / "state.json", json.dumps(state, indent=2))
 
     def _saved_pids(self) -> dict[str, int]:
         path = self.cfg.stack_dir / "state.json"
@@ -236,10 +222,7 @@ class Stack:
         path = stack_dir / "state.json"
         if not path.exists():
             raise RuntimeError(f"no stack running from {stack_dir}")
-        raw = json.loads(path.read_text())["config"]
-        paths = {"stable_model", "candidate_model", "stack_dir"}
-        cfg = StackConfig(**{k: Path(v) if k in paths else v for k, v in raw.items()})
-        return cls(cfg)
+        return cls(StackSettings(**json.loads(path.read_text())["config"]))
 
 
 def _stop(pid: int, sig: signal.Signals, proc: subprocess.Popen | None = None, timeout: float = 10.0) -> None:
@@ -282,11 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=nginx.MODES)
     parser.add_argument("--percent", type=int)
     args = parser.parse_args(argv)
-    cfg = StackConfig.from_env()
+    cfg = StackSettings()
     if args.mode:
-        cfg = replace(cfg, mode=args.mode)
+        cfg = cfg.model_copy(update={"mode": args.mode})
     if args.percent is not None:
-        cfg = replace(cfg, canary_percent=args.percent)
+        cfg = cfg.model_copy(update={"canary_percent": args.percent})
     try:
         if args.command == "up":
             Stack(cfg).up()

@@ -7,7 +7,6 @@ customer row sent as a real HTTP request through nginx.
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 
-from src import data
+from src import data, schema
 
 MAX_REQUESTS = 100_000  # a replay always ends
 
@@ -32,20 +30,7 @@ class Reply:
 
 def customers(snapshot: Path | None = None) -> list[dict[str, Any]]:
     """Request bodies for every customer in the snapshot, in file order."""
-    df = data.load(snapshot)
-    rows = []
-    for row in df.itertuples(index=False):
-        total = row.total_charges
-        rows.append(
-            {
-                "customer_id": row.customer_id,
-                "tenure_months": int(row.tenure_months),
-                "monthly_charges": float(row.monthly_charges),
-                "total_charges": None if pd.isna(total) or math.isnan(total) else float(total),
-                "contract": row.contract,
-            }
-        )
-    return rows
+    return [schema.request_body(row) for row in data.load(snapshot).to_dict("records")]
 
 
 def replay(
@@ -57,7 +42,7 @@ def replay(
     count = min(count, MAX_REQUESTS)
     with httpx.Client(base_url=url, timeout=timeout) as client:
         for body in itertools.islice(itertools.cycle(bodies), count):
-            headers = {"X-Customer-ID": body["customer_id"]} if sticky else {}
+            headers = {"X-Customer-ID": body[schema.ID]} if sticky else {}
             started = time.perf_counter()
             response = _post(client, body, headers)
             latency_ms = (time.perf_counter() - started) * 1000

@@ -28,15 +28,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from src import artifacts, config, data
-from src.features import CONTRACTS, REQUIRED_INPUTS, build_features
+from src import atomic, config, data, schema
+from src.features import REQUIRED_INPUTS, build_features
+from src.metrics import BINS, EPSILON, psi, psi_from_shares, quantile_edges
 
 # Common practice for PSI: below 0.1 a shift is within what sampling noise and
 # seasons produce; 0.1-0.25 is a real but moderate move worth watching.
 PSI_WARN = 0.1
 # Over 0.25 the population is no longer the one the model learned from.
 PSI_RETRAIN = 0.25
-# The API rejects unknown contracts, so a served request never carries one:
+# The API rejects unknown categories, so a served request never carries one:
 # any at all means a client skipping validation or a new product to look at.
 UNKNOWN_WARN = 0.0
 # One request in twenty on a contract the model has never seen: the training
@@ -44,18 +45,12 @@ UNKNOWN_WARN = 0.0
 # the same point (0.05 * ln(0.05 / EPSILON) = 0.31); this line says it in words.
 UNKNOWN_RETRAIN = 0.05
 
-BINS = 10  # training deciles: every bin holds ~10 % of the training customers
-# PSI takes ln(actual / expected), infinite when a bin is empty on one side.
-# Flooring each share at 0.01 % keeps it finite; it is far below 1 / n for any
-# batch we accept (MIN_ROWS), so it only touches bins that are truly empty, and
-# a bin empty in training that receives share a still adds a * ln(a / 1e-4).
-EPSILON = 1e-4
 # An undrifted sample's PSI over 10 bins is ~9 / n from noise alone: 0.09 at
 # n = 100 (on the warn line), 0.018 at n = 500. Fewer requests: refuse to judge.
 MIN_ROWS = 500
 
-NUMERIC_FEATURES: tuple[str, ...] = ("tenure_months", "monthly_charges", "total_charges")
-CATEGORICAL_FEATURE = "contract"
+NUMERIC_FEATURES: tuple[str, ...] = schema.NUMERIC  # every numeric input of the data contract
+CATEGORICAL_FEATURES: tuple[str, ...] = schema.CATEGORICAL
 STATUSES: tuple[str, ...] = ("ok", "warn", "retrain")
 
 EXIT_OK = 0
@@ -67,44 +62,7 @@ class DriftInputError(ValueError):
     """The inputs cannot be judged: no log, no predictions, too few of them."""
 
 
-def quantile_edges(training_values: np.ndarray, bins: int = BINS) -> np.ndarray:
-    """Bin edges at the training quantiles, outer edges at -inf/+inf.
-
-    Tied values (integer tenure, a plan price many customers share) repeat a
-    quantile; repeated edges would make empty zero-width bins, so they are
-    merged, leaving fewer, fatter bins. The open outer bins count values
-    outside the training range instead of dropping them: out-of-range
-    traffic is exactly the drift we are looking for.
-    """
-    values = np.asarray(training_values, dtype="float64")
-    if values.size == 0 or np.isnan(values).any():
-        raise ValueError("quantile_edges needs at least one training value and no NaN")
-    inner = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
-    return np.concatenate(([-np.inf], inner, [np.inf]))
-
-
-def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Share of values per bin; bin i holds edges[i] <= v < edges[i + 1]."""
-    values = np.asarray(values, dtype="float64")
-    if values.size == 0:
-        raise ValueError("bin_shares needs at least one value")
-    index = np.searchsorted(edges[1:-1], values, side="right")
-    return np.bincount(index, minlength=len(edges) - 1) / values.size
-
-
-def psi_from_shares(expected_shares: np.ndarray, actual_shares: np.ndarray) -> float:
-    """sum((a - e) * ln(a / e)) over bins, each share floored at EPSILON."""
-    e = np.maximum(np.asarray(expected_shares, dtype="float64"), EPSILON)
-    a = np.maximum(np.asarray(actual_shares, dtype="float64"), EPSILON)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def psi(expected: np.ndarray, actual: np.ndarray, edges: np.ndarray) -> float:
-    """PSI of a numeric feature: expected = training values, actual = recent values."""
-    return psi_from_shares(bin_shares(expected, edges), bin_shares(actual, edges))
-
-
-def category_shares(values: pd.Series, categories: tuple[str, ...] = CONTRACTS) -> np.ndarray:
+def category_shares(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
     """Share per known category, then one last bucket for everything else.
 
     A missing value counts as unknown: the model cannot score it either.
@@ -136,7 +94,8 @@ def numeric_inputs(df: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise DriftInputError(f"missing input column(s): {', '.join(missing)}")
     columns = [c for c in NUMERIC_FEATURES if c in df.columns]
-    X, _ = build_features(df[columns].assign(contract=CONTRACTS[0]))
+    placeholders = {name: schema.BY_NAME[name].allowed[0] for name in CATEGORICAL_FEATURES}
+    X, _ = build_features(df[columns].assign(**placeholders))
     return X[list(NUMERIC_FEATURES)]
 
 
@@ -181,23 +140,25 @@ def _worst(statuses: list[str]) -> str:
     return max(statuses, key=STATUSES.index)
 
 
-def _reason(features: dict[str, dict[str, Any]], unknown_share: float, overall: str) -> str:
+def _reason(features: dict[str, dict[str, Any]], unknown: dict[str, dict[str, Any]], overall: str) -> str:
     """The one line a scheduled job's log shows: what crossed which line."""
     if overall == "ok":
-        return f"ok: every feature PSI <= {PSI_WARN}, no unknown contracts"
+        return f"ok: every feature PSI <= {PSI_WARN}, no unknown categories"
     threshold = PSI_RETRAIN if overall == "retrain" else PSI_WARN
     parts = [name for name, row in features.items() if row["status"] == overall]
-    text = f"{', '.join(parts)} PSI > {threshold}" if parts else ""
-    if status(unknown_share, UNKNOWN_WARN, UNKNOWN_RETRAIN) == overall:
-        limit = UNKNOWN_RETRAIN if overall == "retrain" else UNKNOWN_WARN
-        extra = f"unknown contract share {unknown_share:.1%} > {limit:.0%}"
-        text = f"{text}; {extra}" if text else extra
+    texts = [f"{', '.join(parts)} PSI > {threshold}"] if parts else []
+    limit = UNKNOWN_RETRAIN if overall == "retrain" else UNKNOWN_WARN
+    texts += [
+        f"unknown {name} share {row['share']:.1%} > {limit:.0%}"
+        for name, row in unknown.items()
+        if row["status"] == overall
+    ]
     tail = "" if overall == "retrain" else " (under the retrain line: watch, no retrain)"
-    return f"{overall}: {text}{tail}"
+    return f"{overall}: {'; '.join(texts)}{tail}"
 
 
 def drift_report(training_df: pd.DataFrame, recent_df: pd.DataFrame, min_rows: int = MIN_ROWS) -> dict[str, Any]:
-    """PSI per model input and the unknown-contract share, with a verdict."""
+    """PSI per model input and the share of unknown categories, with a verdict."""
     if len(recent_df) < min_rows:
         raise DriftInputError(
             f"only {len(recent_df)} recent prediction(s), need at least {min_rows} to tell drift from noise"
@@ -208,22 +169,24 @@ def drift_report(training_df: pd.DataFrame, recent_df: pd.DataFrame, min_rows: i
         edges = quantile_edges(train_num[name].to_numpy(), BINS)
         value = psi(train_num[name].to_numpy(), recent_num[name].to_numpy(), edges)
         features[name] = {"psi": round(value, 4), "bins": len(edges) - 1}
-    expected = category_shares(training_df[CATEGORICAL_FEATURE])
-    actual = category_shares(recent_df[CATEGORICAL_FEATURE])
-    features[CATEGORICAL_FEATURE] = {"psi": round(psi_from_shares(expected, actual), 4), "bins": len(expected)}
+    unknown: dict[str, dict[str, Any]] = {}
+    for name in CATEGORICAL_FEATURES:
+        categories = schema.BY_NAME[name].allowed
+        expected = category_shares(training_df[name], categories)
+        actual = category_shares(recent_df[name], categories)
+        features[name] = {"psi": round(psi_from_shares(expected, actual), 4), "bins": len(expected)}
+        share = float(actual[-1])
+        unknown[name] = {"share": round(share, 4), "status": status(share, UNKNOWN_WARN, UNKNOWN_RETRAIN)}
     for row in features.values():
         row["status"] = status(row["psi"], PSI_WARN, PSI_RETRAIN)
-    unknown_share = float(actual[-1])
-    unknown_status = status(unknown_share, UNKNOWN_WARN, UNKNOWN_RETRAIN)
-    overall = _worst([row["status"] for row in features.values()] + [unknown_status])
+    overall = _worst([row["status"] for row in [*features.values(), *unknown.values()]])
     return {
         "n_training": len(training_df),
         "n_recent": len(recent_df),
         "features": features,
-        "unknown_contract_share": round(unknown_share, 4),
-        "unknown_contract_status": unknown_status,
+        "unknown": unknown,
         "status": overall,
-        "reason": _reason(features, unknown_share, overall),
+        "reason": _reason(features, unknown, overall),
         "thresholds": {
             "psi_warn": PSI_WARN,
             "psi_retrain": PSI_RETRAIN,
@@ -246,10 +209,13 @@ def render(report: dict[str, Any]) -> str:
     ]
     for name, row in report["features"].items():
         lines.append(f"| {name} | {row['psi']:.4f} | {row['status']} |")
+    lines.append("")
+    for name, row in report["unknown"].items():
+        lines.append(
+            f"unknown {name} share: {row['share']:.2%} ({row['status']}; "
+            f"warn > {UNKNOWN_WARN:.0%}, retrain > {UNKNOWN_RETRAIN:.0%})"
+        )
     lines += [
-        "",
-        f"unknown contract share: {report['unknown_contract_share']:.2%} ({report['unknown_contract_status']}; "
-        f"warn > {UNKNOWN_WARN:.0%}, retrain > {UNKNOWN_RETRAIN:.0%})",
         f"PSI thresholds: warn > {PSI_WARN}, retrain > {PSI_RETRAIN} ({BINS} training-quantile bins)",
         f"drift: {report['reason']}",
     ]
@@ -267,13 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
     parser.add_argument("--min-rows", type=int, default=MIN_ROWS, help=f"refuse to judge fewer (default {MIN_ROWS})")
     args = parser.parse_args(argv)
-    data_path = args.data or config.data_path()
+    data_path = args.data or config.settings().churn_data
     try:
         recent = read_prediction_log(args.log)
         training = data.load(data_path)
         report = drift_report(training, recent, min_rows=args.min_rows)
         if args.json is not None:
-            artifacts.write_json({"log": str(args.log), "data": str(data_path), **report}, args.json)
+            document = {"log": str(args.log), "data": str(data_path), **report}
+            atomic.write_text(args.json, json.dumps(document, indent=2, sort_keys=True) + "\n")
     except (DriftInputError, data.DataError, ValueError, OSError) as exc:
         print(f"drift: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR

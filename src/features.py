@@ -15,9 +15,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-CONTRACTS: tuple[str, ...] = ("month-to-month", "one-year", "two-year")
+from src import schema
 
-# Order matters: the fitted model sees columns by position as well as name.
+CONTRACTS: tuple[str, ...] = schema.BY_NAME["contract"].allowed
+
+# Order matters: the fitted model sees columns by position as well as name;
+# the matrix is built by name below, so this list alone decides the order.
 FEATURE_COLUMNS: list[str] = [
     "tenure_months",
     "log_tenure",
@@ -27,8 +30,10 @@ FEATURE_COLUMNS: list[str] = [
     "contract_two_year",
 ]
 _FEATURE_INDEX = pd.Index(FEATURE_COLUMNS)  # built once: a new Index per call costs more than the features
+# The single strongest input: the gate requires the full model to beat a model of it alone.
+BASELINE_FEATURE = "tenure_months"
 REQUIRED_INPUTS: tuple[str, ...] = ("tenure_months", "monthly_charges", "contract")
-LABEL = "churned"
+LABEL = schema.LABEL
 
 
 Frame = pd.DataFrame | Mapping[str, Sequence | np.ndarray]
@@ -86,13 +91,17 @@ def build_features(df: Frame) -> tuple[pd.DataFrame, pd.Series | None]:
         total = np.where(np.isnan(total), tenure * monthly, total)
     else:
         total = tenure * monthly
+    features = {
+        "tenure_months": tenure,
+        "log_tenure": np.log1p(tenure),
+        "monthly_charges": monthly,
+        "total_charges": total,
+        "contract_one_year": contract == "one-year",
+        "contract_two_year": contract == "two-year",
+    }
     matrix = np.empty((len(tenure), len(FEATURE_COLUMNS)), dtype="float64")
-    matrix[:, 0] = tenure
-    matrix[:, 1] = np.log1p(tenure)
-    matrix[:, 2] = monthly
-    matrix[:, 3] = total
-    matrix[:, 4] = contract == "one-year"
-    matrix[:, 5] = contract == "two-year"
+    for position, name in enumerate(FEATURE_COLUMNS):
+        matrix[:, position] = features[name]
     X = pd.DataFrame(matrix, columns=_FEATURE_INDEX, index=getattr(df, "index", None), copy=False)
     y = pd.Series(_column(df, LABEL, "int64"), index=X.index, name=LABEL) if LABEL in df else None
     return X, y

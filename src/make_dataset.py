@@ -3,7 +3,10 @@
 The shape follows the public IBM Telco churn table (7,043 customers, ~26.5 %
 churn, contract mix ~55/21/24, tenure 0-72, monthly 18-119, blank total for
 new customers) so an honest model lands near the real table's holdout AUC.
-Same seed => identical bytes, so anyone can rebuild and verify the snapshot.
+Same seed => identical bytes, so anyone can rebuild and verify the snapshot:
+GENERATED_SHA256 records what the default seed and size produce, and a test
+holds the generator to it. The test checks the generator, not data/churn.csv,
+so a fork that puts its own export there is not told to overwrite it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src import config
+from src import atomic, config
 
 N_CUSTOMERS = 7043
+GENERATED_SHA256 = (
+    "734b08d2084c355d77a50ade1cf0d48b8bfe6eea6c196ee915ddc323974c389c"  # generate(SEED, N_CUSTOMERS) as CSV
+)
 CONTRACT_MIX = {"month-to-month": 0.55, "one-year": 0.21, "two-year": 0.24}
 # Tenure shape per contract as Beta(a, b) over 0-72 months: month-to-month
 # customers are mostly new, two-year customers mostly long-standing.
@@ -91,24 +97,22 @@ def generate(seed: int = config.SEED, n: int = N_CUSTOMERS) -> pd.DataFrame:
 
 def write(df: pd.DataFrame, out: Path) -> None:
     """Write byte-stable CSV (fixed float format, LF) via temp file + rename."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    df.to_csv(tmp, index=False, lineterminator="\n", float_format="%.2f")
-    tmp.replace(out)
+    atomic.write_with(out, lambda path: df.to_csv(path, index=False, lineterminator="\n", float_format="%.2f"))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Regenerate the churn snapshot.")
-    parser.add_argument("--out", type=Path, default=config.data_path())
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: $CHURN_DATA)")
     parser.add_argument("--seed", type=int, default=config.SEED)
     parser.add_argument("--rows", type=int, default=N_CUSTOMERS)
     args = parser.parse_args(argv)
     if args.rows < 1:
         print("make_dataset: --rows must be at least 1", file=sys.stderr)
         return 2
+    out = args.out or config.settings().churn_data
     df = generate(args.seed, args.rows)
-    write(df, args.out)
-    print(f"wrote {len(df)} customers, churn rate {df['churned'].mean():.3f} -> {args.out}")
+    write(df, out)
+    print(f"wrote {len(df)} customers, churn rate {df['churned'].mean():.3f} -> {out}")
     return 0
 
 

@@ -1,7 +1,9 @@
-"""The numbers the gate judges a model by.
+"""The rulers: the numbers the gate, drift and the rollout judge by.
 
-Kept apart from training so the gate, the benchmark and the rollout all
-measure a model the same way.
+Kept apart from training so the gate, the benchmark, drift and the rollout
+all measure the same way: AUC, calibration, slices, latency, and the
+population stability index (PSI) that drift applies to inputs and the
+rollout's shadow analysis to scores.
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 ECE_BINS = 10
+BINS = 10  # training deciles: every bin holds ~10 % of the training customers
+# PSI takes ln(actual / expected), infinite when a bin is empty on one side.
+# Flooring each share at 0.01 % keeps it finite; it is far below 1 / n for any
+# batch we accept (MIN_ROWS), so it only touches bins that are truly empty, and
+# a bin empty in training that receives share a still adds a * ln(a / 1e-4).
+EPSILON = 1e-4
 
 
 def roc_auc(y_true: np.ndarray | pd.Series, churn_probability: np.ndarray) -> float:
@@ -76,3 +84,40 @@ def predict_latency_ms(
         predict(row)
         timings[i] = (time.perf_counter() - start) * 1000.0
     return {"p50": float(np.percentile(timings, 50)), "p99": float(np.percentile(timings, 99))}
+
+
+def quantile_edges(training_values: np.ndarray, bins: int = BINS) -> np.ndarray:
+    """Bin edges at the training quantiles, outer edges at -inf/+inf.
+
+    Tied values (integer tenure, a plan price many customers share) repeat a
+    quantile; repeated edges would make empty zero-width bins, so they are
+    merged, leaving fewer, fatter bins. The open outer bins count values
+    outside the training range instead of dropping them: out-of-range
+    traffic is exactly the drift we are looking for.
+    """
+    values = np.asarray(training_values, dtype="float64")
+    if values.size == 0 or np.isnan(values).any():
+        raise ValueError("quantile_edges needs at least one training value and no NaN")
+    inner = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    return np.concatenate(([-np.inf], inner, [np.inf]))
+
+
+def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of values per bin; bin i holds edges[i] <= v < edges[i + 1]."""
+    values = np.asarray(values, dtype="float64")
+    if values.size == 0:
+        raise ValueError("bin_shares needs at least one value")
+    index = np.searchsorted(edges[1:-1], values, side="right")
+    return np.bincount(index, minlength=len(edges) - 1) / values.size
+
+
+def psi_from_shares(expected_shares: np.ndarray, actual_shares: np.ndarray) -> float:
+    """sum((a - e) * ln(a / e)) over bins, each share floored at EPSILON."""
+    e = np.maximum(np.asarray(expected_shares, dtype="float64"), EPSILON)
+    a = np.maximum(np.asarray(actual_shares, dtype="float64"), EPSILON)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, edges: np.ndarray) -> float:
+    """PSI of a numeric feature: expected = training values, actual = recent values."""
+    return psi_from_shares(bin_shares(expected, edges), bin_shares(actual, edges))

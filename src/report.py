@@ -1,7 +1,9 @@
-"""Print the gated model's metrics and the gate's verdict as a table.
+"""Print a model's record and the gate's verdict as a table.
 
-Reads only metrics.json (the artifact's record), so `make run`, `make ci`
-and the CI step summary all show the same numbers the gate judged.
+Reads only the typed record (metrics.json), so `make run`, `make ci`, the
+gate's own CLI and the CI summary all show the numbers the gate judged. A
+failed gate leaves its record in `rejected/`; the report shows that one,
+because it is the newest verdict, and says the last gated pair is untouched.
 """
 
 from __future__ import annotations
@@ -10,54 +12,70 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from src import artifacts, config
-
-NO_METRICS = "gate failed before producing metrics"
+from src import artifacts, config, record
+from src.record import ArtifactRecord, RecordError
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def render(metrics: dict[str, Any], model_path: Path) -> str:
+def render(rec: ArtifactRecord, model_path: Path) -> str:
     """A GitHub-flavoured markdown table: readable in a terminal and in a CI summary."""
+    shown = os.path.relpath(model_path) if not os.path.relpath(model_path).startswith("../..") else model_path
     lines = [
-        f"model `{model_path}` (version {metrics.get('model_version', '?')}, seed {metrics.get('seed')})",
+        f"model `{shown}` (version {rec.model_version}, seed {rec.seed})",
         "",
         "| metric | value |",
         "| --- | --- |",
     ]
     for key in ("holdout_auc", "holdout_ece", "n_train", "n_holdout", "predict_p99_ms"):
-        lines.append(f"| {key} | {_fmt(metrics.get(key))} |")
-    gate = metrics.get("gate")
-    lines += ["", "| gate | value | threshold | result |", "| --- | --- | --- | --- |"]
-    if not gate:
-        lines.append("| (gate not run) | - | - | - |")
+        lines.append(f"| {key} | {_fmt(getattr(rec, key))} |")
+    lines += ["", "| gate check | value | threshold | result |", "| --- | --- | --- | --- |"]
+    if rec.gate is None:
+        lines += ["| (gate not run: an ungated training run) | - | - | - |", "", "gate: **NOT RUN**"]
+        return "\n".join(lines)
+    for check in rec.gate.checks:
+        mark = {"passed": "pass", "failed": "FAIL", "skipped": "skipped"}[check.outcome]
+        threshold = "-" if check.outcome == "skipped" else f"{check.op} {_fmt(check.threshold)}"
+        lines.append(f"| {check.label} | {_fmt(check.value)} | {threshold} | {mark} |")
+    if rec.gate.passed:
+        lines += ["", "gate: **PASSED**"]
     else:
-        for row in gate["checks"]:
-            mark = {"passed": "pass", "failed": "FAIL"}.get(row["outcome"], row["outcome"])
-            lines.append(f"| {row['check']} | {_fmt(row['value'])} | {row['op']} {_fmt(row['threshold'])} | {mark} |")
-        not_run = gate.get("not_run", [])
-        why = ", ".join(gate["failed_tests"]) or (f"not run: {', '.join(not_run)}" if not_run else "see log")
-        verdict = "PASSED" if gate["passed"] else f"FAILED ({why})"
-        lines += ["", f"gate: **{verdict}**"]
+        lines += ["", f"gate: **FAILED ({', '.join(rec.gate.failed)})**"]
+        lines += [f"- {c.id}: {c.detail}" for c in rec.gate.checks if c.outcome == "failed"]
     return "\n".join(lines)
 
 
+def latest(folder: Path) -> tuple[Path, bool] | None:
+    """The newest verdict in an artifact folder: (record path, is it a rejection?), or None."""
+    rejected = folder / artifacts.REJECTED_DIR / artifacts.METRICS_FILE
+    if rejected.is_file():
+        return rejected, True
+    gated = folder / artifacts.METRICS_FILE
+    return (gated, False) if gated.is_file() else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Show the gated model's metrics table.")
+    parser = argparse.ArgumentParser(description="Show the last gate run's record and verdict.")
     parser.add_argument("--dir", type=Path, default=None, help="artifact folder (default: $ARTIFACT_DIR)")
     args = parser.parse_args(argv)
-    folder = args.dir or config.artifact_dir()
-    metrics_path = folder / artifacts.METRICS_FILE
-    if not metrics_path.is_file():
-        print(NO_METRICS)
+    folder = args.dir or config.settings().artifact_dir
+    found = latest(folder)
+    if found is None:
+        print(f"no gate record in {folder}: the gate has not run here yet (`make model`, or `make run`)")
         return 1
-    metrics = artifacts.read_json(metrics_path)
-    print(render(metrics, Path(os.path.relpath(folder / artifacts.MODEL_FILE))))
-    return 0 if metrics.get("gate", {}).get("passed") else 1
+    path, rejected = found
+    try:
+        rec = record.read(path)
+    except RecordError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 1
+    print(render(rec, path.with_name(artifacts.MODEL_FILE)))
+    if rejected:
+        print(f"\nthe candidate was kept in {path.parent}; the last gated pair in {folder} is unchanged")
+    return 0 if rec.gate_passed and not rejected else 1
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Model choice, measured on the holdout (`make bench` prints the first column):
   gradient boosting         AUC 0.842 ECE 0.041  AUC 0.828 ECE 0.036
   boosting + isotonic       AUC 0.844 ECE 0.025  AUC 0.829 ECE 0.020
 Logistic regression passes every gate with the widest margin, is calibrated
-out of the box, is ~2 KB on disk and explains itself; boosting buys nothing
+out of the box, is ~20 KB on disk and explains itself; boosting buys nothing
 on four raw inputs, so the simplest model wins.
 """
 
@@ -16,13 +16,14 @@ import argparse
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import sklearn
+import skops
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
@@ -30,10 +31,12 @@ from sklearn.preprocessing import StandardScaler
 
 from src import artifacts, config, data, metrics
 from src.features import build_features
+from src.record import ArtifactRecord
 
 UNGATED_DIR = config.ROOT / "artifacts" / "ungated"  # a model no gate has judged never lands beside one that was
 TEST_SIZE = 0.2
 SPLIT_SEED = 42  # fixed: the gate must measure the holdout development tuned on
+SLICE_COLUMN = "contract"  # the segment the gate judges one by one
 
 
 def split(X: pd.DataFrame, y: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.Series]:
@@ -51,8 +54,34 @@ def train_model(X: pd.DataFrame, y: pd.Series, seed: int = config.SEED) -> Pipel
     return model.fit(X, y)
 
 
-def evaluate(model: Any, X_hold: pd.DataFrame, y_hold: pd.Series, contract: pd.Series) -> dict:
-    """Holdout quality, per-contract slices and single-row latency."""
+@dataclass(frozen=True)
+class Fitted:
+    """A trained model with the split it was trained and judged on."""
+
+    model: Pipeline
+    snapshot: pd.DataFrame
+    X_train: pd.DataFrame
+    X_hold: pd.DataFrame
+    y_train: pd.Series
+    y_hold: pd.Series
+    seed: int
+    train_seconds: float
+
+    @property
+    def hold_rows(self) -> pd.DataFrame:
+        return self.snapshot.loc[self.X_hold.index]
+
+
+def fit(snapshot: pd.DataFrame, seed: int = config.SEED) -> Fitted:
+    X, y = build_features(snapshot)
+    X_train, X_hold, y_train, y_hold = split(X, y)
+    started = time.perf_counter()
+    model = train_model(X_train, y_train, seed=seed)
+    return Fitted(model, snapshot, X_train, X_hold, y_train, y_hold, seed, time.perf_counter() - started)
+
+
+def evaluate(model: Any, X_hold: pd.DataFrame, y_hold: pd.Series, segment: pd.Series) -> dict[str, Any]:
+    """Holdout quality, per-segment slices and single-row latency."""
     proba = model.predict_proba(X_hold)[:, 1]
     latency = metrics.predict_latency_ms(model.predict_proba, X_hold)
     return {
@@ -60,7 +89,7 @@ def evaluate(model: Any, X_hold: pd.DataFrame, y_hold: pd.Series, contract: pd.S
         "holdout_ece": metrics.expected_calibration_error(y_hold, proba),
         "holdout_churn_rate": float(np.mean(y_hold)),
         "predicted_churn_share": float(np.mean(proba >= 0.5)),
-        "slices": {"contract": metrics.slice_metrics(y_hold, proba, contract)},
+        "slices": {SLICE_COLUMN: metrics.slice_metrics(y_hold, proba, segment)},
         "predict_p50_ms": latency["p50"],
         "predict_p99_ms": latency["p99"],
     }
@@ -72,7 +101,7 @@ def library_versions() -> dict[str, str]:
         "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,
         "pandas": pd.__version__,
-        "joblib": joblib.__version__,
+        "skops": skops.__version__,
     }
 
 
@@ -84,60 +113,59 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-def run(data_path: Path, out_dir: Path, seed: int = config.SEED) -> dict[str, Any]:
-    """Load, train, evaluate, and write the artifact pair; returns metrics.json's content."""
-    df = data.load(data_path)
-    X, y = build_features(df)
-    X_train, X_hold, y_train, y_hold = split(X, y)
-    started = time.perf_counter()
-    model = train_model(X_train, y_train, seed=seed)
-    train_seconds = time.perf_counter() - started
-    result = evaluate(model, X_hold, y_hold, df.loc[X_hold.index, "contract"])
-
-    model_target = out_dir / artifacts.MODEL_FILE
-    staged_model = artifacts.stage_model(model, model_target)
-    model_sha = artifacts.sha256_file(staged_model)
+def describe(fitted: Fitted, model: Any, model_file: Path, data_sha256: str) -> ArtifactRecord:
+    """The ungated record of `model` (the one loaded back from `model_file`), measured on the holdout."""
+    result = evaluate(model, fitted.X_hold, fitted.y_hold, fitted.hold_rows[SLICE_COLUMN])
+    model_sha = artifacts.sha256_file(model_file)
     result.update(
         {
-            "n_train": len(X_train),
-            "n_holdout": len(X_hold),
-            "seed": seed,
-            "data_sha256": artifacts.sha256_file(data_path),
+            "model_file": artifacts.MODEL_FILE,
             "model_sha256": model_sha,
             "model_version": model_sha[:12],
-            "model_type": type(model[-1]).__name__,
-            "feature_columns": list(X.columns),
-            "train_seconds": train_seconds,
+            "model_type": type(model[-1]).__name__ if isinstance(model, Pipeline) else type(model).__name__,
+            "data_sha256": data_sha256,
+            "seed": fitted.seed,
+            "n_train": len(fitted.X_train),
+            "n_holdout": len(fitted.X_hold),
+            "feature_columns": list(fitted.X_train.columns),
+            "train_seconds": fitted.train_seconds,
             "versions": library_versions(),
         }
     )
-    result = _rounded(result)
-    staged_metrics = artifacts.stage_json(result, out_dir / artifacts.METRICS_FILE)
-    # Both files are complete on disk before either replaces a good one.
-    staged_model.replace(model_target)
-    staged_metrics.replace(out_dir / artifacts.METRICS_FILE)
+    return ArtifactRecord.model_validate(_rounded(result))
+
+
+def run(data_path: Path, out_dir: Path, seed: int = config.SEED) -> ArtifactRecord:
+    """Train once without the gate and write an ungated pair to `out_dir`."""
+    fitted = fit(data.load(data_path), seed)
+    staged = artifacts.stage_model(fitted.model, out_dir / artifacts.MODEL_FILE)
+    try:
+        result = describe(fitted, artifacts.load_model(staged), staged, artifacts.sha256_file(data_path))
+        artifacts.commit_pair(staged, result, out_dir)
+    finally:
+        staged.unlink(missing_ok=True)  # gone already unless a step failed
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Train the churn model once and write the artifact pair.")
+    parser = argparse.ArgumentParser(description="Train the churn model once, without the gate.")
     parser.add_argument("--data", type=Path, default=None, help="snapshot CSV (default: $CHURN_DATA)")
     parser.add_argument(
         "--out", type=Path, default=UNGATED_DIR, help="output folder (default: artifacts/ungated, never the gated pair)"
     )
     parser.add_argument("--seed", type=int, default=None, help="training seed (default: $CHURN_SEED or 42)")
     args = parser.parse_args(argv)
-    data_path = args.data or config.data_path()
-    out_dir = args.out
     try:
-        seed = config.seed() if args.seed is None else args.seed
-        result = run(data_path, out_dir, seed)
+        settings = config.settings()
+        data_path = args.data or settings.churn_data
+        seed = settings.churn_seed if args.seed is None else args.seed
+        result = run(data_path, args.out, seed)
     except (data.DataError, ValueError, OSError) as exc:
         print(f"train: {exc}", file=sys.stderr)
         return 1
     print(
-        f"trained {result['model_type']} seed={result['seed']}: holdout AUC {result['holdout_auc']:.4f}, "
-        f"ECE {result['holdout_ece']:.4f} -> {out_dir / artifacts.MODEL_FILE}"
+        f"trained {result.model_type} seed={result.seed}: holdout AUC {result.holdout_auc:.4f}, "
+        f"ECE {result.holdout_ece:.4f} -> {args.out / artifacts.MODEL_FILE} (ungated: `make model` gates a model)"
     )
     return 0
 

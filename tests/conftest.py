@@ -1,4 +1,4 @@
-"""Fixtures shared by all three surfaces."""
+"""Fixtures shared by every surface."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src import artifacts, config, data
+from src import artifacts, config, data, gate
 from src.make_dataset import generate, write
-from tests.processes import run_pytest
 
 
 @pytest.fixture(scope="session")
 def snapshot() -> pd.DataFrame:
-    """The snapshot under test: `CHURN_DATA`, default data/churn.csv."""
-    return data.load(config.data_path())
+    """The snapshot under test, loaded strictly: `CHURN_DATA`, default data/churn.csv."""
+    return data.load(config.settings().churn_data)
 
 
 @pytest.fixture(scope="session")
@@ -33,18 +32,12 @@ def small_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     folder = tmp_path_factory.mktemp("artifact")
     write(generate(seed=7, n=4000), folder / "snapshot.csv")
-    gate(folder / "snapshot.csv", folder)
+    gated(folder / "snapshot.csv", folder)
     return folder
 
 
-def gate(snapshot: Path, out: Path, baseline: Path | None = None, seed: int = 42) -> Path:
-    """Train on `snapshot` and run the real gate in a fresh process; returns the gated model file."""
-    env = {
-        "CHURN_DATA": str(snapshot),
-        "ARTIFACT_DIR": str(out),
-        "PROD_METRICS": str(baseline or out / "no_baseline_yet.json"),
-        "CHURN_SEED": str(seed),
-    }
-    result = run_pytest("tests/model/test_gate.py", env)
-    assert result.returncode == 0, f"the model did not pass the gate:\n{result.stdout[-3000:]}"
+def gated(snapshot: Path, out: Path, baseline: Path | None = None, seed: int = 42) -> Path:
+    """Run the real gate stage on `snapshot`; returns the gated model file (the gate must pass)."""
+    result = gate.run(snapshot, out, seed, baseline or out / "no_baseline_yet.json")
+    assert result.passed, f"the model did not pass the gate: {result.record.gate}"
     return out / artifacts.MODEL_FILE

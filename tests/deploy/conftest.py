@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deploy.stack import Stack, StackConfig
+from deploy.stack import Stack, StackSettings
 from deploy.traffic import customers
 from src import artifacts
 from tests.processes import free_port
@@ -30,7 +29,7 @@ def make_stack(small_artifact: Path, tmp_path: Path) -> Iterator[MakeStack]:
     model = small_artifact / artifacts.MODEL_FILE
 
     def start(**overrides: Any) -> Stack:
-        cfg = StackConfig(
+        cfg = StackSettings(
             stable_model=model,
             candidate_model=model,
             port=free_port(),
@@ -38,7 +37,7 @@ def make_stack(small_artifact: Path, tmp_path: Path) -> Iterator[MakeStack]:
             candidate_port=free_port(),
             stack_dir=tmp_path / f"stack{len(started)}",
         )
-        stack = Stack(replace(cfg, **overrides))
+        stack = Stack(cfg.model_copy(update=overrides))
         started.append(stack)
         return stack.up()
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from deploy import nginx
-from deploy.stack import StackConfig, effective_mode, template_values
+from deploy.stack import StackSettings, effective_mode, template_values
 from src.config import ROOT
 
 
@@ -17,7 +17,7 @@ from src.config import ROOT
     [("stable", 0, False), ("shadow", 0, False), ("canary", 5, False), ("canary", 100, True), ("canary", 0, False)],
 )
 def test_every_stage_renders_to_a_config_nginx_accepts(tmp_path: Path, mode: str, percent: int, sticky: bool) -> None:
-    cfg = StackConfig(mode=mode, canary_percent=percent, canary_sticky=sticky, stack_dir=tmp_path)
+    cfg = StackSettings(mode=mode, canary_percent=percent, canary_sticky=sticky, stack_dir=tmp_path)
     conf = nginx.main_config(tmp_path)
     nginx.render(effective_mode(cfg), template_values(cfg), tmp_path / "conf.d")
     nginx.check(conf)  # raises with nginx's own message on a bad config
@@ -27,13 +27,13 @@ def test_every_stage_renders_to_a_config_nginx_accepts(tmp_path: Path, mode: str
 
 
 def test_a_zero_percent_canary_is_the_stable_stage() -> None:
-    assert effective_mode(StackConfig(mode="canary", canary_percent=0)) == "stable", (
+    assert effective_mode(StackSettings(mode="canary", canary_percent=0)) == "stable", (
         "nginx rejects '0%' in split_clients; weight 0 must render the all-stable stage"
     )
 
 
 def test_a_broken_template_value_fails_nginx_t_with_its_message(tmp_path: Path) -> None:
-    cfg = StackConfig(mode="canary", canary_percent=5, stack_dir=tmp_path)
+    cfg = StackSettings(mode="canary", canary_percent=5, stack_dir=tmp_path)
     values = {**template_values(cfg), "CANARY_PERCENT": "150"}
     nginx.render("canary", values, tmp_path / "conf.d")
     with pytest.raises(ValueError, match="nginx -t failed"):
@@ -41,7 +41,7 @@ def test_a_broken_template_value_fails_nginx_t_with_its_message(tmp_path: Path) 
 
 
 def test_a_missing_template_value_is_named_before_nginx_runs(tmp_path: Path) -> None:
-    values = template_values(StackConfig())
+    values = template_values(StackSettings())
     del values["CANDIDATE_ADDR"]
     with pytest.raises(ValueError, match="CANDIDATE_ADDR"):
         nginx.render("shadow", values, tmp_path)

@@ -11,23 +11,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
-from deploy.rollout import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PROMOTED, EXIT_ROLLED_BACK, RolloutConfig, main, run
-from deploy.stack import Stack, StackConfig
-from src import artifacts
+from deploy.rollout import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PROMOTED, EXIT_ROLLED_BACK, RolloutSettings, main, run
+from deploy.stack import Stack, StackSettings
+from src import artifacts, record
 from src.config import ROOT
 from src.make_dataset import generate, write
 from src.train import run as train
-from tests.conftest import gate
+from tests.conftest import gated as gate
 from tests.processes import free_port
 
-FAST = RolloutConfig(window_requests=150, min_requests=40, inconclusive_retries=1, inconclusive_wait_s=0.5)
+FAST = RolloutSettings(window_requests=150, min_requests=40, inconclusive_retries=1, inconclusive_wait_s=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +70,8 @@ def skewed_candidate(customers_df: pd.DataFrame, baseline: Path, tmp_path_factor
 
 
 @pytest.fixture
-def stack_cfg(stable_dir: Path, tmp_path: Path) -> Iterator[StackConfig]:
-    cfg = StackConfig(
+def stack_cfg(stable_dir: Path, tmp_path: Path) -> Iterator[StackSettings]:
+    cfg = StackSettings(
         stable_model=stable_dir / artifacts.MODEL_FILE,
         port=free_port(),
         stable_port=free_port(),
@@ -91,31 +90,31 @@ def prod(baseline: Path, tmp_path: Path) -> Path:
     return path
 
 
-def _rollout(stack_cfg: StackConfig, prod: Path, snapshot: Path, cfg: RolloutConfig = FAST) -> tuple[int, dict]:
+def _rollout(stack_cfg: StackSettings, prod: Path, snapshot: Path, cfg: RolloutSettings = FAST) -> tuple[int, dict]:
     report = stack_cfg.stack_dir / "rollout.json"
     code = run(stack_cfg, cfg, prod, report, snapshot, out=lambda line: None)
     return code, json.loads(report.read_text())
 
 
-def _nginx_mode(cfg: StackConfig) -> str:
+def _nginx_mode(cfg: StackSettings) -> str:
     return httpx.get(f"{cfg.url}/health").json()["mode"]
 
 
 def test_a_healthy_candidate_goes_through_every_step_and_is_promoted(
-    stack_cfg: StackConfig, prod: Path, healthy_candidate: Path, stable_dir: Path
+    stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path
 ) -> None:
-    cfg = replace(stack_cfg, candidate_model=healthy_candidate)
+    cfg = stack_cfg.model_copy(update={"candidate_model": healthy_candidate})
     code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv")
     assert code == EXIT_PROMOTED, report["reason"]
     assert [s["stage"] for s in report["steps"]] == ["shadow", "canary 5%", "canary 25%", "canary 50%", "canary 100%"]
     assert all(s["verdict"] == "pass" for s in report["steps"]), report["steps"]
-    candidate_metrics = artifacts.read_json(healthy_candidate.with_name(artifacts.METRICS_FILE))
-    assert artifacts.read_json(prod) == candidate_metrics, "promotion must ratchet prod_metrics.json to the candidate"
+    candidate_metrics = record.read(healthy_candidate.with_name(artifacts.METRICS_FILE))
+    assert record.read(prod) == candidate_metrics, "promotion must ratchet prod_metrics.json to the candidate"
     previous = prod.with_name("prod_metrics.previous.json")
     assert previous.read_bytes() == (stable_dir / artifacts.METRICS_FILE).read_bytes(), "old baseline kept"
     assert _nginx_mode(cfg) == "stable"
     served = httpx.get(f"{cfg.service_url('stable')}/health").json()
-    assert served["model_sha256"] == candidate_metrics["model_sha256"], "after promotion stable serves the candidate"
+    assert served["model_sha256"] == candidate_metrics.model_sha256, "after promotion stable serves the candidate"
 
 
 @pytest.mark.parametrize(
@@ -128,7 +127,7 @@ def test_a_healthy_candidate_goes_through_every_step_and_is_promoted(
     ids=["500s-at-shadow", "10x-slower-at-shadow", "500s-at-first-canary-step"],
 )
 def test_a_broken_candidate_is_rolled_back_and_the_baseline_untouched(
-    stack_cfg: StackConfig,
+    stack_cfg: StackSettings,
     prod: Path,
     healthy_candidate: Path,
     stable_dir: Path,
@@ -137,9 +136,13 @@ def test_a_broken_candidate_is_rolled_back_and_the_baseline_untouched(
     failing_stage: str,
     reason: str,
 ) -> None:
-    cfg = replace(stack_cfg, candidate_model=healthy_candidate, candidate_app="deploy.faulty:app", candidate_env=fault)
+    cfg = stack_cfg.model_copy(
+        update={"candidate_model": healthy_candidate, "candidate_app": "deploy.faulty:app", "candidate_env": fault}
+    )
     before = prod.read_bytes()
-    code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv", replace(FAST, skip_shadow=skip_shadow))
+    code, report = _rollout(
+        cfg, prod, stable_dir / "snapshot.csv", FAST.model_copy(update={"skip_shadow": skip_shadow})
+    )
     assert code == EXIT_ROLLED_BACK
     assert report["outcome"] == "rolled_back"
     assert report["steps"][-1]["stage"] == failing_stage, f"caught at {report['steps'][-1]['stage']}"
@@ -149,9 +152,9 @@ def test_a_broken_candidate_is_rolled_back_and_the_baseline_untouched(
 
 
 def test_train_serve_skew_is_caught_in_shadow(
-    stack_cfg: StackConfig, prod: Path, skewed_candidate: Path, stable_dir: Path
+    stack_cfg: StackSettings, prod: Path, skewed_candidate: Path, stable_dir: Path
 ) -> None:
-    cfg = replace(stack_cfg, candidate_model=skewed_candidate)
+    cfg = stack_cfg.model_copy(update={"candidate_model": skewed_candidate})
     before = prod.read_bytes()
     code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv")
     assert code == EXIT_ROLLED_BACK
@@ -161,11 +164,11 @@ def test_train_serve_skew_is_caught_in_shadow(
 
 
 def test_an_idle_canary_is_inconclusive_never_promoted(
-    stack_cfg: StackConfig, prod: Path, healthy_candidate: Path, stable_dir: Path
+    stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path
 ) -> None:
-    cfg = replace(stack_cfg, candidate_model=healthy_candidate)
+    cfg = stack_cfg.model_copy(update={"candidate_model": healthy_candidate})
     before = prod.read_bytes()
-    idle = replace(FAST, traffic="none", skip_shadow=True)
+    idle = FAST.model_copy(update={"traffic": "none", "skip_shadow": True})
     code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv", idle)
     assert code == EXIT_ROLLED_BACK, "no traffic is no evidence: it must not pass"
     assert "inconclusive" in report["reason"], report["reason"]
@@ -174,16 +177,16 @@ def test_an_idle_canary_is_inconclusive_never_promoted(
 
 
 def test_an_ungated_candidate_is_refused(
-    stack_cfg: StackConfig, stable_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    stack_cfg: StackSettings, stable_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     train(stable_dir / "snapshot.csv", tmp_path)  # trained, never gated
     code = main(["--stable", str(stack_cfg.stable_model), "--candidate", str(tmp_path / artifacts.MODEL_FILE)])
     assert code == EXIT_INPUT
-    assert "does not record a passed gate" in capsys.readouterr().err
+    assert "did not pass the quality gate" in capsys.readouterr().err
 
 
 def test_sigterm_mid_rollout_leaves_traffic_on_stable_and_the_stack_stoppable(
-    stack_cfg: StackConfig, prod: Path, healthy_candidate: Path, stable_dir: Path
+    stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path
 ) -> None:
     env = {
         **os.environ,

@@ -1,32 +1,34 @@
-"""The snapshot is reproducible, loads strictly, and artifacts open only when verified."""
+"""The snapshot is reproducible and loads strictly; a model file opens only when verified, and never runs code."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import joblib
 import pytest
+import skops.io as sio
 
-from src import artifacts, config, data
+from src import artifacts, data, record
+from src.make_dataset import GENERATED_SHA256
 from src.make_dataset import main as make_dataset
 
+HEADER = "customer_id,tenure_months,monthly_charges,total_charges,contract,churned\n"
 
-def test_regenerated_snapshot_is_byte_identical_to_the_committed_one(tmp_path: Path) -> None:
+
+def test_the_generator_reproduces_its_recorded_bytes(tmp_path: Path) -> None:
     assert make_dataset(["--out", str(tmp_path / "churn.csv")]) == 0
-    committed = config.ROOT / "data" / "churn.csv"
-    assert artifacts.sha256_file(tmp_path / "churn.csv") == artifacts.sha256_file(committed), (
-        "data/churn.csv is not what `python -m src.make_dataset` produces: regenerate and commit it"
+    assert artifacts.sha256_file(tmp_path / "churn.csv") == GENERATED_SHA256, (
+        "`python -m src.make_dataset` no longer writes the bytes it recorded: the generator or a pinned "
+        "library changed; regenerate data/churn.csv and update GENERATED_SHA256 in one commit"
     )
 
 
-def test_loader_rejects_a_string_in_a_numeric_column(tmp_path: Path) -> None:
+def test_loader_names_the_column_and_a_bad_value_in_one_line(tmp_path: Path) -> None:
     csv = tmp_path / "bad.csv"
-    csv.write_text(
-        "customer_id,tenure_months,monthly_charges,total_charges,contract,churned\n"
-        "0001-AAAAA,twelve,70.0,840.0,one-year,0\n"
-    )
-    with pytest.raises(data.DataError, match="dtype"):
+    csv.write_text(HEADER + "0001-AAAAA,twelve,70.0,840.0,one-year,0\n")
+    with pytest.raises(data.DataError, match=r"tenure_months: 1 value\(s\) not an integer, e.g. 'twelve'") as excinfo:
         data.load(csv)
+    assert "\n" not in str(excinfo.value)
 
 
 def test_loader_names_missing_columns(tmp_path: Path) -> None:
@@ -36,11 +38,83 @@ def test_loader_names_missing_columns(tmp_path: Path) -> None:
         data.load(csv)
 
 
-def test_tampered_artifact_is_never_unpickled(tmp_path: Path) -> None:
-    model_path = tmp_path / artifacts.MODEL_FILE
-    joblib.dump({"weights": [1, 2, 3]}, model_path)
-    artifacts.write_json({"model_sha256": artifacts.sha256_file(model_path)}, tmp_path / artifacts.METRICS_FILE)
-    assert artifacts.load_verified_model(model_path) == {"weights": [1, 2, 3]}
-    joblib.dump({"weights": [6, 6, 6]}, model_path)
-    with pytest.raises(ValueError, match="refusing to unpickle"):
-        artifacts.load_verified_model(model_path)
+def test_a_skops_file_is_byte_identical_for_the_same_model(small_artifact: Path, tmp_path: Path) -> None:
+    model = artifacts.load_model(small_artifact / artifacts.MODEL_FILE)
+    first = artifacts.stage_model(model, tmp_path / "a.skops")
+    second = artifacts.stage_model(artifacts.load_model(first), tmp_path / "b.skops")
+    assert first.read_bytes() == second.read_bytes(), "same model, different bytes: object ids or timestamps leaked"
+    assert first.read_bytes() == (small_artifact / artifacts.MODEL_FILE).read_bytes()
+
+
+def test_the_shipped_model_needs_no_trusted_types(small_artifact: Path) -> None:
+    untrusted = sio.get_untrusted_types(file=small_artifact / artifacts.MODEL_FILE)
+    assert untrusted == [], f"the model needs {untrusted} trusted: loading with an empty trust list would refuse it"
+
+
+class Trap:
+    """Stands for an attacker's object: building it writes a marker file."""
+
+    marker: Path | None = None
+
+    def __setstate__(self, state: dict) -> None:
+        Path(state["marker"]).write_text("code ran")
+
+
+def _booby_trapped(folder: Path, small_artifact: Path) -> Path:
+    """A skops file holding a Trap, with a record that matches it byte for byte and says the gate passed."""
+    trap = Trap()
+    trap.__dict__["marker"] = str(folder / "marker")
+    model = folder / artifacts.MODEL_FILE
+    sio.dump(trap, model)
+    rec = record.read(small_artifact / artifacts.METRICS_FILE).model_copy(
+        update={"model_sha256": artifacts.sha256_file(model)}
+    )
+    record.write(rec, folder / artifacts.METRICS_FILE)
+    return model
+
+
+def test_a_booby_trapped_model_with_a_matching_record_is_refused_without_running_it(
+    tmp_path: Path, small_artifact: Path
+) -> None:
+    model = _booby_trapped(tmp_path, small_artifact)
+    assert artifacts.verify(model, require_gate=True), "the trap must pass the sha and gate checks to mean anything"
+    with pytest.raises(artifacts.ArtifactError, match="refusing to load untrusted types"):
+        artifacts.load_verified(model, require_gate=True)
+    assert not (tmp_path / "marker").exists(), "loading the model file ran code from it"
+
+
+def test_a_tampered_model_is_refused_before_loading(tmp_path: Path, small_artifact: Path) -> None:
+    for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE):
+        (tmp_path / name).write_bytes((small_artifact / name).read_bytes())
+    with open(tmp_path / artifacts.MODEL_FILE, "ab") as fh:
+        fh.write(b"\x00")
+    with pytest.raises(artifacts.ArtifactError, match="refusing to load a file the gate did not measure"):
+        artifacts.load_verified(tmp_path / artifacts.MODEL_FILE)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda r: r["gate"].__setitem__("passed", "false"), "gate.passed"),
+        (lambda r: r.__setitem__("holdout_auc", 1.5), "holdout_auc"),
+        (lambda r: r.__setitem__("n_train", "5634"), "n_train"),
+        (lambda r: r.__setitem__("model_version", "abc\r\nX-Evil: 1"), "model_version"),
+        (
+            lambda r: r["gate"].__setitem__("failed", []) or r["gate"]["checks"][0].__setitem__("outcome", "failed"),
+            "gate",
+        ),
+    ],
+    ids=["passed-as-a-string", "auc-above-1", "count-as-text", "crlf-in-version", "failed-check-but-passed"],
+)
+def test_an_invalid_record_is_refused_in_one_line_naming_the_field(
+    tmp_path: Path, small_artifact: Path, edit, field: str
+) -> None:
+    raw = json.loads((small_artifact / artifacts.METRICS_FILE).read_text())
+    edit(raw)
+    path = tmp_path / artifacts.METRICS_FILE
+    path.write_text(json.dumps(raw))
+    with pytest.raises(record.RecordError) as excinfo:
+        record.read(path)
+    message = str(excinfo.value)
+    assert "\n" not in message, message
+    assert f"invalid record: {field}" in message, message

@@ -14,21 +14,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src import config, drift
+from src import config, drift, schema
 from src.drift import (
     EXIT_INPUT_ERROR,
     EXIT_OK,
     EXIT_RETRAIN,
     PSI_RETRAIN,
     PSI_WARN,
-    bin_shares,
     category_shares,
-    psi,
-    psi_from_shares,
-    quantile_edges,
     read_prediction_log,
     status,
 )
+from src.metrics import BINS, bin_shares, psi, psi_from_shares, quantile_edges
 
 # Lines a real service log holds besides predictions; the reader must skip all of them.
 JUNK_LINES = [
@@ -79,7 +76,7 @@ def test_tied_training_values_merge_duplicate_quantile_edges() -> None:
     tenure = np.array([0] * 600 + list(range(1, 401)), dtype=float)
     edges = quantile_edges(tenure)
     assert np.all(np.diff(edges) > 0), "repeated quantile edges must be merged, not left as zero-width bins"
-    assert len(edges) - 1 < drift.BINS, "ties leave fewer, fatter bins"
+    assert len(edges) - 1 < BINS, "ties leave fewer, fatter bins"
     assert bin_shares(tenure, edges).sum() == pytest.approx(1.0), "every training value must land in a bin"
     assert psi(tenure, tenure, edges) == pytest.approx(0.0, abs=1e-12)
 
@@ -109,7 +106,8 @@ def test_a_threshold_is_crossed_only_when_psi_is_over_it(value: float, expected:
 
 
 def test_unseen_and_missing_contracts_go_to_the_unknown_bucket() -> None:
-    shares = category_shares(pd.Series(["month-to-month", "one-year", "three-year", None]))
+    contracts = ("month-to-month", "one-year", "two-year")
+    shares = category_shares(pd.Series(["month-to-month", "one-year", "three-year", None]), contracts)
     assert shares.tolist() == pytest.approx([0.25, 0.25, 0.0, 0.5]), "(m2m, one-year, two-year, unknown)"
 
 
@@ -118,7 +116,6 @@ def test_unseen_and_missing_contracts_go_to_the_unknown_bucket() -> None:
 
 def prediction_line(row: pd.Series, request_id: str, variant: str = "stable") -> str:
     """One line exactly as the service logs a prediction (null total for new customers)."""
-    total = None if pd.isna(row["total_charges"]) else float(row["total_charges"])
     return json.dumps(
         {
             "event": "prediction",
@@ -126,11 +123,7 @@ def prediction_line(row: pd.Series, request_id: str, variant: str = "stable") ->
             "request_id": request_id,
             "variant": variant,
             "model_version": "5725b3c78e5e",
-            "customer_id": str(row["customer_id"]),
-            "tenure_months": int(row["tenure_months"]),
-            "monthly_charges": float(row["monthly_charges"]),
-            "total_charges": total,
-            "contract": str(row["contract"]),
+            **schema.request_body(row),
             "churn_probability": 0.4123,
             "prediction": 0,
             "latency_ms": 0.8,
@@ -168,7 +161,7 @@ def test_a_shadow_mirrored_request_is_counted_once(tmp_path: Path, snapshot: pd.
 
 
 def run_drift(log: Path, *extra: str) -> int:
-    return drift.main(["--log", str(log), "--data", str(config.data_path()), *extra])
+    return drift.main(["--log", str(log), "--data", str(config.settings().churn_data), *extra])
 
 
 def table_status(stdout: str) -> dict[str, str]:

@@ -6,17 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from src import schema
 from src.features import CONTRACTS, FEATURE_COLUMNS, build_features
 
 
 def _customer(**overrides) -> pd.DataFrame:
-    row = {
-        "customer_id": "0001-AAAAA",
-        "tenure_months": 12,
-        "monthly_charges": 70.0,
-        "total_charges": 840.0,
-        "contract": "month-to-month",
-    }
+    row = {**schema.EXAMPLE_CUSTOMER, "tenure_months": 12, "monthly_charges": 70.0, "total_charges": 840.0}
     return pd.DataFrame([{**row, **overrides}])
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from deploy.analysis import LogCursor, VariantWindow, churn_share_bound, probability_psi
-from deploy.rollout import RolloutConfig, check_candidate, gate_tolerance, ratchet_allows
-from src import artifacts
+from deploy.rollout import RolloutSettings, check_candidate, ratchet_allows
+from src import artifacts, record
+from src.record import ArtifactRecord
 
 
 def test_log_cursor_reads_only_new_complete_lines(tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_log_cursor_reads_only_new_complete_lines(tmp_path: Path) -> None:
     assert [e["status"] for e in cursor.read()] == [500]
 
 
-def test_window_counts_only_prediction_traffic_and_server_errors() -> None:
+def test_window_counts_only_prediction_traffic() -> None:
     window = VariantWindow()
     window.add(
         [
@@ -35,8 +35,7 @@ def test_window_counts_only_prediction_traffic_and_server_errors() -> None:
         ]
     )
     assert window.requests == 2, "health checks are not traffic"
-    assert window.success_rate == 0.5
-    assert window.server_errors == 1
+    assert window.success_rate == 0.5, "a 500 is a failed request"
     assert window.churn_share == 1.0
 
 
@@ -58,42 +57,48 @@ def test_churn_share_bound_widens_for_small_windows() -> None:
     assert large == 0.05, "with thousands of requests the floor applies"
 
 
-def _pair(folder: Path, gate: dict | None, tamper: bool = False) -> Path:
+def _pair(folder: Path, base: ArtifactRecord, passed: bool | None, tamper: bool = False) -> Path:
+    """A copy of a real gated pair, its verdict set to `passed` (None: no gate ran), the file swapped if asked."""
+    folder.mkdir()
     model = folder / artifacts.MODEL_FILE
     model.write_bytes(b"model bytes")
-    metrics = {"model_sha256": artifacts.sha256_file(model), "holdout_auc": 0.85}
-    if gate is not None:
-        metrics["gate"] = gate
-    artifacts.write_json(metrics, folder / artifacts.METRICS_FILE)
+    gate = None
+    if passed is not None and base.gate is not None:
+        checks = base.gate.checks if passed else [base.gate.checks[0].model_copy(update={"outcome": "failed"})]
+        gate = base.gate.model_copy(
+            update={"passed": passed, "checks": checks, "failed": [] if passed else [checks[0].id]}
+        )
+    record.write(
+        base.model_copy(update={"model_sha256": artifacts.sha256_file(model), "gate": gate}),
+        folder / artifacts.METRICS_FILE,
+    )
     if tamper:
         model.write_bytes(b"other bytes")
     return model
 
 
-def test_candidate_without_a_passed_gate_or_with_a_swapped_file_is_refused(tmp_path: Path) -> None:
-    for name, gate, tamper, message in [
-        ("ungated", None, False, "passed gate"),
-        ("failed", {"passed": False, "checks": []}, False, "passed gate"),
-        ("swapped", {"passed": True, "checks": []}, True, "does not match"),
+def test_candidate_without_a_passed_gate_or_with_a_swapped_file_is_refused(
+    tmp_path: Path, small_artifact: Path
+) -> None:
+    base = record.read(small_artifact / artifacts.METRICS_FILE)
+    for name, passed, tamper, message in [
+        ("ungated", None, False, "did not pass the quality gate"),
+        ("failed", False, False, "did not pass the quality gate"),
+        ("swapped", True, True, "does not match"),
     ]:
-        folder = tmp_path / name
-        folder.mkdir()
         with pytest.raises(ValueError, match=message):
-            check_candidate(_pair(folder, gate, tamper))
-    folder = tmp_path / "good"
-    folder.mkdir()
-    assert check_candidate(_pair(folder, {"passed": True, "checks": []}))["holdout_auc"] == 0.85
+            check_candidate(_pair(tmp_path / name, base, passed, tamper))
+    assert check_candidate(_pair(tmp_path / "good", base, True)).holdout_auc == base.holdout_auc
 
 
-def test_the_ratchet_reads_the_gate_tolerance_and_blocks_a_regression(tmp_path: Path) -> None:
-    metrics = {"holdout_auc": 0.80, "gate": {"checks": [{"check": "regression", "tolerance": 0.02}]}}
-    assert gate_tolerance(metrics) == 0.02
+def test_the_ratchet_blocks_a_regression_beyond_the_tolerance(tmp_path: Path, small_artifact: Path) -> None:
+    base = record.read(small_artifact / artifacts.METRICS_FILE)
     prod = tmp_path / "prod_metrics.json"
-    prod.write_text(json.dumps({"holdout_auc": 0.85}))
-    allowed, why = ratchet_allows(metrics, prod, 0.02)
+    record.write(base.model_copy(update={"holdout_auc": 0.85}), prod)
+    allowed, why = ratchet_allows(base.model_copy(update={"holdout_auc": 0.80}), prod, 0.02)
     assert not allowed, why
-    assert ratchet_allows({"holdout_auc": 0.84}, prod, 0.02)[0]
-    assert ratchet_allows(metrics, tmp_path / "missing.json", 0.02)[0], "the first model has nothing to regress"
+    assert ratchet_allows(base.model_copy(update={"holdout_auc": 0.84}), prod, 0.02)[0]
+    assert ratchet_allows(base, tmp_path / "missing.json", 0.02)[0], "the first model has nothing to regress"
 
 
 @pytest.mark.parametrize(
@@ -102,4 +107,4 @@ def test_the_ratchet_reads_the_gate_tolerance_and_blocks_a_regression(tmp_path: 
 )
 def test_rollout_steps_must_rise_to_100(steps: tuple[int, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        RolloutConfig(steps=steps).validate()
+        RolloutSettings(steps=steps).check()

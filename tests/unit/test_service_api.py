@@ -14,27 +14,23 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.predictor import fast_churn_probability
-from app.settings import Settings
-from src import artifacts, data
+from app.settings import ServiceSettings
+from src import artifacts, data, record, schema
 from src.features import build_features
 from src.train import split
 
-VALID = {
-    "customer_id": "7590-VHVEG",
-    "tenure_months": 1,
-    "monthly_charges": 29.85,
-    "total_charges": 29.85,
-    "contract": "month-to-month",
-}
+VALID = schema.EXAMPLE_CUSTOMER
 
 
 @pytest.fixture(scope="module")
-def settings(small_artifact: Path) -> Settings:
-    return Settings(model_path=small_artifact / artifacts.MODEL_FILE, max_batch_size=50, max_body_bytes=64 * 1024)
+def settings(small_artifact: Path) -> ServiceSettings:
+    return ServiceSettings(
+        model_path=small_artifact / artifacts.MODEL_FILE, max_batch_size=50, max_body_bytes=64 * 1024
+    )
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings) -> Iterator[TestClient]:
+def client(settings: ServiceSettings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 
@@ -44,19 +40,12 @@ def holdout(small_artifact: Path) -> tuple[pd.DataFrame, Any]:
     df = data.load(small_artifact / "snapshot.csv")
     X, y = build_features(df)
     _, X_hold, _, _ = split(X, y)
-    model = artifacts.load_verified_model(small_artifact / artifacts.MODEL_FILE)
+    model, _ = artifacts.load_verified(small_artifact / artifacts.MODEL_FILE)
     return df.loc[X_hold.index], model
 
 
 def _payload(row: pd.Series) -> dict[str, Any]:
-    total = row["total_charges"]
-    return {
-        "customer_id": row["customer_id"],
-        "tenure_months": int(row["tenure_months"]),
-        "monthly_charges": float(row["monthly_charges"]),
-        "total_charges": None if pd.isna(total) else float(total),
-        "contract": row["contract"],
-    }
+    return schema.request_body(row)
 
 
 def test_service_and_offline_model_agree_exactly_on_every_holdout_row(client: TestClient, holdout) -> None:
@@ -86,11 +75,11 @@ def test_numpy_fast_path_is_bit_identical_to_sklearn(holdout) -> None:
         assert fast(X.iloc[[i]].to_numpy())[0] == model.predict_proba(X.iloc[[i]])[0, 1], f"row {i} differs"
 
 
-def test_prediction_carries_decision_version_and_variant(client: TestClient, settings: Settings) -> None:
+def test_prediction_carries_decision_version_and_variant(client: TestClient, settings: ServiceSettings) -> None:
     response = client.post("/predict", json=VALID, headers={"X-Request-ID": "req-123"})
     assert response.status_code == 200, response.text
     body = response.json()
-    version = artifacts.read_json(settings.metrics_path)["model_version"]
+    version = record.read(settings.metrics_path).model_version
     assert body["model_version"] == version
     assert body["variant"] == "stable"
     assert body["threshold"] == 0.5
@@ -102,7 +91,7 @@ def test_prediction_carries_decision_version_and_variant(client: TestClient, set
 
 def test_decision_threshold_is_configuration(small_artifact: Path) -> None:
     with TestClient(
-        create_app(Settings(model_path=small_artifact / artifacts.MODEL_FILE, decision_threshold=0.01))
+        create_app(ServiceSettings(model_path=small_artifact / artifacts.MODEL_FILE, decision_threshold=0.01))
     ) as c:
         body = c.post("/predict", json=VALID).json()
     assert body["threshold"] == 0.01
@@ -122,11 +111,11 @@ def test_one_json_log_line_per_prediction_with_the_request_id(client: TestClient
     assert access[0]["status"] == 200
 
 
-def test_health_names_the_loaded_model(client: TestClient, settings: Settings) -> None:
+def test_health_names_the_loaded_model(client: TestClient, settings: ServiceSettings) -> None:
     body = client.get("/health").json()
-    metrics = artifacts.read_json(settings.metrics_path)
-    assert body["model_version"] == metrics["model_version"]
-    assert body["holdout_auc"] == metrics["holdout_auc"]
+    rec = record.read(settings.metrics_path)
+    assert body["model_version"] == rec.model_version
+    assert body["holdout_auc"] == rec.holdout_auc
     assert body["variant"] == "stable"
 
 

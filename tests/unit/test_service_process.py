@@ -17,9 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from src import artifacts
+from src import artifacts, record
 from src.config import ROOT
 from tests.processes import free_port, running
+from tests.unit.test_artifacts_and_data import _booby_trapped
 
 UVICORN = [sys.executable, "-m", "uvicorn"]
 
@@ -51,7 +52,7 @@ def server(small_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 def test_the_image_command_serves_the_gated_model(server: str, small_artifact: Path) -> None:
     health = httpx.get(f"{server}/health").json()
     assert health["variant"] == "candidate", "MODEL_VARIANT from the environment must reach the service"
-    assert health["model_sha256"] == artifacts.read_json(small_artifact / "metrics.json")["model_sha256"]
+    assert health["model_sha256"] == record.read(small_artifact / artifacts.METRICS_FILE).model_sha256
     customer = {"customer_id": "a", "tenure_months": 2, "monthly_charges": 90.0, "contract": "month-to-month"}
     response = httpx.post(f"{server}/predict", json=customer)
     assert response.status_code == 200, response.text
@@ -77,29 +78,40 @@ def _failure_line(result: subprocess.CompletedProcess[str]) -> dict:
 
 
 def test_missing_artifact_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
-    result = _startup(tmp_path / "nowhere.joblib")
+    result = _startup(tmp_path / "nowhere.skops")
     assert result.returncode != 0, "a service without its model must not start"
     assert "no model artifact" in _failure_line(result)["reason"]
 
 
 def test_an_artifact_that_failed_the_gate_is_never_served(tmp_path: Path, small_artifact: Path) -> None:
     shutil.copy(small_artifact / artifacts.MODEL_FILE, tmp_path / artifacts.MODEL_FILE)
-    metrics = artifacts.read_json(small_artifact / artifacts.METRICS_FILE)
-    metrics["gate"]["passed"] = False
-    artifacts.write_json(metrics, tmp_path / artifacts.METRICS_FILE)
+    rec = record.read(small_artifact / artifacts.METRICS_FILE)
+    assert rec.gate is not None
+    failed = rec.gate.checks[0].model_copy(update={"outcome": "failed"})
+    verdict = rec.gate.model_copy(
+        update={"passed": False, "failed": [failed.id], "checks": [failed, *rec.gate.checks[1:]]}
+    )
+    record.write(rec.model_copy(update={"gate": verdict}), tmp_path / artifacts.METRICS_FILE)
     result = _startup(tmp_path / artifacts.MODEL_FILE)
     assert result.returncode != 0, "a model the gate rejected must not serve"
     assert "did not pass the quality gate" in _failure_line(result)["reason"]
 
 
-def test_tampered_artifact_is_refused_before_unpickling(tmp_path: Path, small_artifact: Path) -> None:
+def test_tampered_artifact_is_refused_before_loading(tmp_path: Path, small_artifact: Path) -> None:
     for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE):
         shutil.copy(small_artifact / name, tmp_path / name)
     with open(tmp_path / artifacts.MODEL_FILE, "ab") as fh:
         fh.write(b"\x00")
     result = _startup(tmp_path / artifacts.MODEL_FILE)
     assert result.returncode != 0
-    assert "refusing to unpickle" in _failure_line(result)["reason"]
+    assert "refusing to load a file the gate did not measure" in _failure_line(result)["reason"]
+
+
+def test_a_booby_trapped_model_never_runs_and_the_service_never_starts(tmp_path: Path, small_artifact: Path) -> None:
+    result = _startup(_booby_trapped(tmp_path, small_artifact))
+    assert result.returncode != 0, "a model file that needs untrusted types must not serve"
+    assert "refusing to load untrusted types" in _failure_line(result)["reason"]
+    assert not (tmp_path / "marker").exists(), "the service ran code from the model file at startup"
 
 
 FUZZ_EXAMPLES = 100  # per operation; a fixed seed keeps CI reproducible

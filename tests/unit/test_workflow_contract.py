@@ -173,7 +173,7 @@ def test_the_dockerfile_copies_exactly_the_files_the_artifact_carries(gates: dic
     [upload] = steps_using(gates, "actions/upload-artifact")
     uploaded = set(upload["with"]["path"].split())
     sources = dockerfile_copy_sources(dockerfile.read_text())
-    copied = {s for s in sources if s in uploaded or s.endswith(".joblib") or Path(s).name == artifacts.METRICS_FILE}
+    copied = {s for s in sources if s in uploaded or s.endswith(".skops") or Path(s).name == artifacts.METRICS_FILE}
     assert copied == uploaded, (
         f"the Dockerfile COPYs {sorted(copied)} but the artifact carries {sorted(uploaded)}: "
         "an image built from a file the gate never saw, or a missing file at build time"
