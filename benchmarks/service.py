@@ -23,18 +23,12 @@ import numpy as np
 from app.main import create_app
 from app.predictor import Predictor
 from app.settings import ServiceSettings
-from src import artifacts, config, data
+from src import artifacts, config, data, schema
 from src.features import build_features
 from src.train import split
 from tests.processes import free_port, running
 
-CUSTOMER = {
-    "customer_id": "7590-VHVEG",
-    "tenure_months": 1,
-    "monthly_charges": 29.85,
-    "total_charges": 29.85,
-    "contract": "month-to-month",
-}
+CUSTOMER = schema.EXAMPLE_CUSTOMER
 WRK_SECONDS = 5
 
 

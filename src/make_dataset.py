@@ -22,9 +22,8 @@ import pandas as pd
 from src import atomic, config
 
 N_CUSTOMERS = 7043
-GENERATED_SHA256 = (
-    "734b08d2084c355d77a50ade1cf0d48b8bfe6eea6c196ee915ddc323974c389c"  # generate(SEED, N_CUSTOMERS) as CSV
-)
+# sha256 of generate(SEED, N_CUSTOMERS) written as CSV: what data/churn.csv holds unless a fork replaced it
+GENERATED_SHA256 = "734b08d2084c355d77a50ade1cf0d48b8bfe6eea6c196ee915ddc323974c389c"
 CONTRACT_MIX = {"month-to-month": 0.55, "one-year": 0.21, "two-year": 0.24}
 # Tenure shape per contract as Beta(a, b) over 0-72 months: month-to-month
 # customers are mostly new, two-year customers mostly long-standing.

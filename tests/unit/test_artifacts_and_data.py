@@ -8,11 +8,15 @@ from pathlib import Path
 import pytest
 import skops.io as sio
 
-from src import artifacts, data, record
+from src import artifacts, data, record, schema
 from src.make_dataset import GENERATED_SHA256
 from src.make_dataset import main as make_dataset
 
-HEADER = "customer_id,tenure_months,monthly_charges,total_charges,contract,churned\n"
+
+def _csv_row(**overrides: object) -> str:
+    """The contract's header and one row: the example customer, not churned, with `overrides`."""
+    row = {**schema.EXAMPLE_CUSTOMER, schema.LABEL: 0, **overrides}
+    return ",".join(c.name for c in schema.COLUMNS) + "\n" + ",".join(str(row[c.name]) for c in schema.COLUMNS) + "\n"
 
 
 def test_the_generator_reproduces_its_recorded_bytes(tmp_path: Path) -> None:
@@ -25,7 +29,7 @@ def test_the_generator_reproduces_its_recorded_bytes(tmp_path: Path) -> None:
 
 def test_loader_names_the_column_and_a_bad_value_in_one_line(tmp_path: Path) -> None:
     csv = tmp_path / "bad.csv"
-    csv.write_text(HEADER + "0001-AAAAA,twelve,70.0,840.0,one-year,0\n")
+    csv.write_text(_csv_row(tenure_months="twelve"))
     with pytest.raises(data.DataError, match=r"tenure_months: 1 value\(s\) not an integer, e.g. 'twelve'") as excinfo:
         data.load(csv)
     assert "\n" not in str(excinfo.value)

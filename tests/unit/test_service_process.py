@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from src import artifacts, record
+from src import artifacts, record, schema
 from src.config import ROOT
 from tests.processes import free_port, running
 from tests.unit.test_artifacts_and_data import _booby_trapped
@@ -53,8 +53,7 @@ def test_the_image_command_serves_the_gated_model(server: str, small_artifact: P
     health = httpx.get(f"{server}/health").json()
     assert health["variant"] == "candidate", "MODEL_VARIANT from the environment must reach the service"
     assert health["model_sha256"] == record.read(small_artifact / artifacts.METRICS_FILE).model_sha256
-    customer = {"customer_id": "a", "tenure_months": 2, "monthly_charges": 90.0, "contract": "month-to-month"}
-    response = httpx.post(f"{server}/predict", json=customer)
+    response = httpx.post(f"{server}/predict", json=schema.EXAMPLE_CUSTOMER)
     assert response.status_code == 200, response.text
     assert 0.0 < response.json()["churn_probability"] < 1.0
 
