@@ -21,9 +21,10 @@ def _csv_row(**overrides: object) -> str:
 
 def test_the_generator_reproduces_its_recorded_bytes(tmp_path: Path) -> None:
     assert make_dataset(["--out", str(tmp_path / "churn.csv")]) == 0
-    assert artifacts.sha256_file(tmp_path / "churn.csv") == GENERATED_SHA256, (
-        "`python -m src.make_dataset` no longer writes the bytes it recorded: the generator or a pinned "
-        "library changed; regenerate data/churn.csv and update GENERATED_SHA256 in one commit"
+    produced = artifacts.sha256_file(tmp_path / "churn.csv")
+    assert produced == GENERATED_SHA256, (
+        f"`python -m src.make_dataset` now writes sha256 {produced}, not the recorded one: the generator or a "
+        "pinned library changed; regenerate data/churn.csv and update GENERATED_SHA256 in one commit"
     )
 
 
