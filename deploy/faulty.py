@@ -1,7 +1,8 @@
 """A candidate with a fault injected, for drills: the real service wrapped, not a mock.
 
 `uvicorn deploy.faulty:app` serves app.main exactly, except that
-FAULT_DELAY_S adds latency to every /predict and FAULT_ERROR_RATE turns that
+FAULT_DELAY_S adds latency to a FAULT_SLOW_SHARE of /predict requests (all by
+default) and FAULT_ERROR_RATE turns that
 share of /predict requests into HTTP 500s. The fault sits inside the service's
 own middleware, so its headers, metrics and access log see the fault as they
 would see a real one.
@@ -26,7 +27,8 @@ class FaultSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FAULT_", env_ignore_empty=True, frozen=True, extra="ignore")
 
-    delay_s: float = Field(0.0, ge=0.0, description="added to every /predict, in seconds")
+    delay_s: float = Field(0.0, ge=0.0, description="added to /predict requests, in seconds")
+    slow_share: float = Field(1.0, ge=0.0, le=1.0, description="share of /predict requests that get the delay")
     error_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of /predict answered with HTTP 500")
 
 
@@ -34,12 +36,12 @@ class Faulty:
     def __init__(self, inner: ASGIApp) -> None:
         self.inner = inner
         settings = FaultSettings()
-        self.delay, self.error_rate = settings.delay_s, settings.error_rate
+        self.delay, self.slow_share, self.error_rate = settings.delay_s, settings.slow_share, settings.error_rate
         self.rng = random.Random(0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/predict"):
-            if self.delay:
+            if self.delay and self.rng.random() < self.slow_share:
                 await asyncio.sleep(self.delay)
             if self.rng.random() < self.error_rate:
                 await JSONResponse({"detail": "injected fault"}, status_code=500)(scope, receive, send)

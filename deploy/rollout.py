@@ -1,13 +1,16 @@
 """Rollout controller: shadow -> canary steps -> promote, or roll back.
 
 What Flagger or Argo Rollouts do on Kubernetes, done with nginx on one
-machine. It starts the local stack with the stable and the gated candidate
-artifact, drives replayed customers through nginx, judges every window from
-the services' logs, and either promotes the candidate (it becomes stable and
-prod_metrics.json ratchets to its metrics) or puts all traffic back on stable
-and exits non-zero with a one-line reason.
+machine. It re-measures the gated candidate on the holdout and refuses a
+record that does not describe its model, starts the local stack with the
+stable and candidate artifacts, drives replayed customers through nginx,
+judges every window from the services' logs, watches every process of the
+stack, and either promotes the candidate (deploy/promote.py: it becomes
+stable and prod_metrics.json ratchets to its record) or puts all traffic back
+on stable and exits non-zero with a one-line reason and a rollout.json.
 
     python -m deploy.rollout --stable PATH --candidate PATH   (make rollout)
+    python -m deploy.rollout --recover                        (finish or undo an interrupted promotion)
 
 Exit codes: 0 promoted; 1 rolled back or refused; 2 bad input; 130 interrupted.
 """
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -27,14 +29,18 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from deploy.analysis import LogCursor, VariantWindow, churn_share_bound, probability_psi
-from deploy.stack import Stack, StackSettings
+from deploy import promote as promotion
+from deploy.analysis import LatencyVerdict, LogCursor, VariantWindow, churn_share_bound, probability_psi
+from deploy.stack import ProcessDied, Stack, StackSettings
 from deploy.traffic import customers, replay
-from src import artifacts, atomic, config, record
+from src import artifacts, atomic, config, data, gate, metrics, record
+from src.features import build_features
 from src.record import ArtifactRecord
+from src.train import split
 
 EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_TOLERANCE = 0.02  # used only when the candidate's gate had no baseline to record one
+MEASURE_TOLERANCE = 1e-4  # records are rounded to 4 places
 
 
 class RolloutSettings(BaseSettings):
@@ -43,14 +49,19 @@ class RolloutSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ROLLOUT_", env_ignore_empty=True, frozen=True, extra="ignore")
 
     steps: Annotated[tuple[int, ...], NoDecode] = Field((5, 25, 50, 100), description="canary percentages, in order")
-    window_requests: int = Field(300, description="requests replayed per window at least")
+    window_requests: int = Field(300, description="requests replayed per canary window at least")
+    shadow_requests: int = Field(
+        1500, description="requests replayed in shadow: enough to see a candidate slow on 3 % of requests"
+    )
     max_requests: int = Field(4000, description="... and at most: a replay always ends")
     min_requests: int = Field(100, description="candidate requests a window needs to be judged at all")
     inconclusive_retries: int = Field(2, description="too few requests: wait this many more windows, then fail")
     inconclusive_wait_s: float = Field(2.0, description="seconds per inconclusive wait")
     min_success_rate: float = Field(0.99, description="share of candidate requests answered < 400")
-    p99_ratio: float = Field(1.2, description="candidate p99 <= max(ratio x stable p99, stable p99 + slack)")
-    p99_slack_ms: float = Field(5.0, description="the absolute p99 allowance, in ms")
+    p99_ratio: float = Field(1.2, description="latency bound: max(ratio x stable p99, stable p99 + slack)")
+    p99_slack_ms: float = Field(5.0, description="the absolute latency allowance, in ms")
+    latency_alpha: float = Field(0.001, description="significance of 'the candidate is slower' (per window)")
+    tail_excess_min: float = Field(0.01, description="smallest excess share of candidate requests over the bound")
     shadow_psi_max: float = Field(0.1, description="score PSI on identical requests above it: train/serve skew")
     churn_share_floor: float = Field(0.05, description="smallest allowed churn-share gap (3 SE when larger)")
     regression_tolerance: float = Field(
@@ -58,6 +69,13 @@ class RolloutSettings(BaseSettings):
     )
     traffic: str = Field("replay", description="replay: drive snapshot customers; none: judge real traffic only")
     skip_shadow: bool = Field(False, description="go straight to the canary steps")
+    gate_data: Path | None = Field(
+        None, description="the snapshot the candidate was gated on, to re-measure it (default: CHURN_DATA)"
+    )
+    drill_pause_at: str | None = Field(
+        None, description="fault drill: pause the promotion at this step (deploy/promote.py) for drill_pause_s"
+    )
+    drill_pause_s: float = Field(30.0, description="fault drill: how long the promotion pauses")
 
     @field_validator("steps", mode="before")
     @classmethod
@@ -81,6 +99,8 @@ class StepResult:
     success_rate: float
     candidate_p99_ms: float
     p99_bound_ms: float
+    candidate_tail: float
+    stable_tail: float
     psi: float | None
     churn_shift: float
     churn_bound: float
@@ -99,9 +119,15 @@ class Rollout:
     bodies: list[dict[str, Any]]
     out: Callable[[str], None] = print
     results: list[StepResult] = field(default_factory=list)
-    reference_p99_ms: float | None = None
+    reference_ms: list[float] | None = None  # stable's latencies in the last window where it had enough
 
-    def window(self, stage: str) -> tuple[VariantWindow, VariantWindow, int]:
+    def supervise(self, stage: str) -> None:
+        """A dying stable or nginx ends the rollout: users must never wait on a dead process."""
+        for name in ("nginx", "stable"):
+            if not self.stack.alive(name):
+                raise ProcessDied(name, f"{stage}: the {name} process died")
+
+    def window(self, stage: str, target: int) -> tuple[VariantWindow, VariantWindow, int]:
         """Drive (or wait for) traffic until the candidate has enough requests to judge."""
         logs = self.stack.cfg.stack_dir
         cursors = {v: LogCursor(logs / f"{v}.log") for v in ("stable", "candidate")}
@@ -113,6 +139,7 @@ class Rollout:
                 windows[variant].add(cursor.read())
 
         while True:
+            self.supervise(stage)
             if self.cfg.traffic == "replay" and sent < self.cfg.max_requests:
                 batch = min(100, self.cfg.max_requests - sent)
                 for _ in replay(self.stack.cfg.url, self.bodies[sent % len(self.bodies) :] + self.bodies, batch):
@@ -128,26 +155,33 @@ class Rollout:
                     self.out(f"  {stage}: {windows['candidate'].requests} candidate requests so far; waiting")
                 time.sleep(self.cfg.inconclusive_wait_s)
                 waits += 1
-            time.sleep(0.2)  # mirrored requests finish after the user's
             collect()
             enough = windows["candidate"].requests >= self.cfg.min_requests
-            if enough and (sent >= self.cfg.window_requests or self.cfg.traffic == "none"):
+            if enough and (sent >= target or self.cfg.traffic == "none"):
+                time.sleep(0.2)  # mirrored requests finish after the user's
+                collect()
                 return windows["stable"], windows["candidate"], sent
 
     def judge(self, stage: str, stable: VariantWindow, candidate: VariantWindow, sent: int) -> StepResult:
         cfg = self.cfg
         if stable.requests >= cfg.min_requests:
-            self.reference_p99_ms = stable.p99_ms
-        reference = self.reference_p99_ms if self.reference_p99_ms is not None else stable.p99_ms
-        p99_bound = max(cfg.p99_ratio * reference, reference + cfg.p99_slack_ms)
+            self.reference_ms = list(stable.latencies_ms or [])
+        reference = self.reference_ms or list(stable.latencies_ms or []) or [0.0]
+        latency = LatencyVerdict.judge(
+            reference,
+            list(candidate.latencies_ms or []) or [0.0],
+            cfg.p99_ratio,
+            cfg.p99_slack_ms,
+            cfg.latency_alpha,
+            cfg.tail_excess_min,
+        )
         if stage == "shadow":
-            joined = sorted(set(stable.probabilities) & set(candidate.probabilities))
-            s_probs = [stable.probabilities[r] for r in joined]
-            c_probs = [candidate.probabilities[r] for r in joined]
-            psi = probability_psi(s_probs, c_probs)
+            stable_p, candidate_p = stable.probabilities or {}, candidate.probabilities or {}
+            joined = sorted(set(stable_p) & set(candidate_p))
+            psi = probability_psi([stable_p[r] for r in joined], [candidate_p[r] for r in joined])
             # Each service's own decision, as it answered (its own DECISION_THRESHOLD), on the same request.
-            flips = sum(stable.decisions[r] != candidate.decisions[r] for r in joined)
-            shift = flips / max(len(joined), 1)
+            stable_d, candidate_d = stable.decisions or {}, candidate.decisions or {}
+            shift = sum(stable_d[r] != candidate_d[r] for r in joined) / max(len(joined), 1)
             churn_bound = cfg.churn_share_floor
         else:
             psi = None
@@ -156,8 +190,8 @@ class Rollout:
         problems = []
         if candidate.success_rate < cfg.min_success_rate:
             problems.append(f"candidate success {candidate.success_rate:.1%} < {cfg.min_success_rate:.0%}")
-        if candidate.p99_ms > p99_bound:
-            problems.append(f"candidate p99 {candidate.p99_ms:.1f} ms > {p99_bound:.1f} ms")
+        if latency.failed:
+            problems.append(latency.failed)
         if psi is not None and psi > cfg.shadow_psi_max:
             problems.append(f"score PSI {psi:.3f} > {cfg.shadow_psi_max} on identical requests (train/serve skew?)")
         if shift > churn_bound:
@@ -167,8 +201,10 @@ class Rollout:
             requests=stable.requests + candidate.requests if stage != "shadow" else stable.requests,
             candidate_requests=candidate.requests,
             success_rate=candidate.success_rate,
-            candidate_p99_ms=candidate.p99_ms,
-            p99_bound_ms=p99_bound,
+            candidate_p99_ms=latency.candidate_p99_ms,
+            p99_bound_ms=latency.bound_ms,
+            candidate_tail=latency.candidate_tail,
+            stable_tail=latency.stable_tail,
             psi=psi,
             churn_shift=shift,
             churn_bound=churn_bound,
@@ -178,7 +214,8 @@ class Rollout:
 
     def step(self, stage: str, percent: int | None = None) -> None:
         self.stack.set_stage("shadow" if stage == "shadow" else "canary", percent)
-        result = self.judge(stage, *self.window(stage))
+        target = self.cfg.shadow_requests if stage == "shadow" else self.cfg.window_requests
+        result = self.judge(stage, *self.window(stage, target))
         self.results.append(result)
         self.out(_row(result))
         if result.verdict != "pass":
@@ -186,7 +223,8 @@ class Rollout:
 
 
 HEADER = (
-    f"{'stage':<10}{'requests':>9}{'cand.':>7}{'success':>9}{'p99 ms':>8}{'bound':>8}{'PSI':>7}{'churn Δ':>9}  verdict"
+    f"{'stage':<12}{'requests':>9}{'cand.':>7}{'success':>9}{'p99 ms':>8}{'bound':>8}{'tail':>7}"
+    f"{'PSI':>7}{'churn Δ':>9}  verdict"
 )
 
 
@@ -194,13 +232,42 @@ def _row(r: StepResult) -> str:
     psi = f"{r.psi:.3f}" if r.psi is not None else "-"
     return (
         f"{r.stage:<12}{r.requests:>9}{r.candidate_requests:>7}{r.success_rate:>8.1%} {r.candidate_p99_ms:>7.1f}"
-        f"{r.p99_bound_ms:>8.1f}{psi:>7}{r.churn_shift:>9.3f}  {r.verdict}{' (' + r.reason + ')' if r.reason else ''}"
+        f"{r.p99_bound_ms:>8.1f}{r.candidate_tail:>7.1%}{psi:>7}{r.churn_shift:>9.3f}  {r.verdict}"
+        f"{' (' + r.reason + ')' if r.reason else ''}"
     )
 
 
 def check_candidate(model: Path) -> ArtifactRecord:
     """Refuse a candidate that did not pass the gate or is not the file the gate measured."""
     return artifacts.verify(model, require_gate=True)
+
+
+def verify_measured(model: Path, rec: ArtifactRecord, snapshot: Path) -> None:
+    """Re-score the candidate on its holdout; refuse a record that does not describe it, or breaks the contract.
+
+    The record is only a claim: an edited AUC of 0.999 with the sha untouched
+    would otherwise be promoted and become a baseline no honest model meets.
+    """
+    if artifacts.sha256_file(snapshot) != rec.data_sha256:
+        raise ValueError(
+            f"the candidate was gated on another snapshot than {snapshot} (data sha256 "
+            f"{rec.data_sha256[:12]}): pass the one it was gated on with ROLLOUT_GATE_DATA"
+        )
+    model_obj, _ = artifacts.load_verified(model, require_gate=True)
+    X, y = build_features(data.load(snapshot))
+    _, X_hold, _, y_hold = split(X, y)
+    p = model_obj.predict_proba(X_hold)[:, 1]
+    measured = {"holdout_auc": metrics.roc_auc(y_hold, p), "holdout_ece": metrics.expected_calibration_error(y_hold, p)}
+    for key, value in measured.items():
+        claimed = getattr(rec, key)
+        if abs(claimed - value) > MEASURE_TOLERANCE:
+            raise ValueError(
+                f"the record says {key} {claimed}, the model measures {value:.4f} on its holdout: "
+                "refusing a record that does not describe its model"
+            )
+    auc, ece = measured["holdout_auc"], measured["holdout_ece"]
+    if not gate.AUC_FLOOR <= auc <= gate.AUC_CEILING or ece > gate.ECE_MAX:
+        raise ValueError(f"measured AUC {auc:.4f} / ECE {ece:.4f} break the gate's contract: refusing")
 
 
 def ratchet_allows(candidate: ArtifactRecord, prod_path: Path, tolerance: float) -> tuple[bool, str]:
@@ -210,15 +277,6 @@ def ratchet_allows(candidate: ArtifactRecord, prod_path: Path, tolerance: float)
     floor = round(prod_auc - tolerance, 4)
     ok = candidate.holdout_auc >= floor
     return ok, f"candidate AUC {candidate.holdout_auc} {'>=' if ok else '<'} production {prod_auc} - {tolerance}"
-
-
-def promote(stack: Stack, candidate_model: Path, candidate: ArtifactRecord, prod_path: Path) -> None:
-    """Candidate becomes stable; prod_metrics.json moves to its record, the old one kept for rollback."""
-    stack.restart_service("stable", candidate_model)
-    stack.set_stage("stable")
-    if prod_path.is_file():
-        atomic.write_bytes(prod_path.with_name(prod_path.stem + ".previous.json"), prod_path.read_bytes())
-    record.write(candidate, prod_path)
 
 
 def run(
@@ -234,6 +292,8 @@ def run(
     if candidate.gate is not None:  # the tolerance the candidate's own gate applied
         cfg = cfg.model_copy(update={"regression_tolerance": candidate.gate.regression_tolerance})
     cfg.check()
+    snapshot = snapshot or config.settings().churn_data
+    verify_measured(stack_cfg.candidate_model, candidate, cfg.gate_data or snapshot)
     allowed, why = ratchet_allows(candidate, prod_path, cfg.regression_tolerance)
     report: dict[str, Any] = {
         "stable": str(stack_cfg.stable_model),
@@ -266,6 +326,7 @@ def _drive(
 ) -> int:
     rollout = Rollout(stack, cfg, bodies, out)
     out(HEADER)
+    outcome, reason, code = "rolled_back", "", EXIT_ROLLED_BACK
     try:
         if not cfg.skip_shadow:
             rollout.step("shadow")
@@ -274,33 +335,40 @@ def _drive(
         allowed, why = ratchet_allows(candidate, prod_path, cfg.regression_tolerance)
         if not allowed:
             raise RolloutFailed(f"ratchet: {why}")
-        promote(stack, stack_cfg.candidate_model, candidate, prod_path)
-        report["steps"] = [asdict(r) for r in rollout.results]
+        promotion.promote(
+            stack, stack_cfg.candidate_model, candidate, prod_path, (cfg.drill_pause_at, cfg.drill_pause_s)
+        )
+        outcome, reason, code = "promoted", why, EXIT_PROMOTED
+        if promotion.SIGNALS.pending:
+            reason += "; a stop signal arrived during the promotion and waited for it to finish"
         out(f"promoted: the candidate now serves as stable; {prod_path.name} updated ({why})")
-        return _finish(report, report_path, "promoted", why, out, EXIT_PROMOTED)
-    except RolloutFailed as exc:
-        stack.set_stage("stable")
-        report["steps"] = [asdict(r) for r in rollout.results]
-        return _finish(report, report_path, "rolled_back", str(exc), out, EXIT_ROLLED_BACK)
+    except (RolloutFailed, promotion.PromoteFailed) as exc:
+        reason = str(exc)
+    except ProcessDied as exc:
+        reason = f"{exc}; restarted it and put every user on stable"
     except KeyboardInterrupt:
-        stack.set_stage("stable")
+        outcome, reason, code = "interrupted", "stopped by a signal", EXIT_INTERRUPTED
+    finally:
         report["steps"] = [asdict(r) for r in rollout.results]
-        return _finish(report, report_path, "interrupted", "stopped by a signal", out, EXIT_INTERRUPTED)
+        if code != EXIT_PROMOTED:
+            try:
+                with promotion.SIGNALS.deferred():
+                    repaired = promotion.settle_on_stable(stack)
+                if repaired:
+                    reason += f" ({', '.join(repaired)})"
+            except (RuntimeError, TimeoutError, OSError, ValueError) as exc:
+                reason += f"; putting users back on stable failed too ({exc}): run `make stack-status`"
+    return _finish(report, report_path, outcome, reason, out, code)
 
 
 def _finish(report: dict, path: Path, outcome: str, reason: str, out: Callable[[str], None], code: int) -> int:
     """Write the report and leave the stack serving (on stable, or on the promoted candidate)."""
     report.update(outcome=outcome, reason=reason)
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_text(path, json.dumps(report, indent=2, sort_keys=True) + "\n")
     if code != EXIT_PROMOTED:
         out(f"rollout {outcome.replace('_', ' ')}: {reason}; all traffic on stable")
     out(f"report: {path}; the stack keeps serving, stop it with `make stack-down`")
     return code
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=None, help="JSON report (default: STACK_DIR/rollout.json)")
     parser.add_argument("--skip-shadow", action="store_true", help="go straight to the canary steps")
     parser.add_argument("--traffic", choices=["replay", "none"], default=None)
+    parser.add_argument("--recover", action="store_true", help="finish or undo an interrupted promotion, then stop")
     args = parser.parse_args(argv)
     stack_cfg = StackSettings()
     if args.stable:
@@ -322,8 +391,17 @@ def main(argv: list[str] | None = None) -> int:
         cfg = cfg.model_copy(update={"skip_shadow": True})
     if args.traffic:
         cfg = cfg.model_copy(update={"traffic": args.traffic})
-    signal.signal(signal.SIGTERM, _interrupt)
+    promotion.SIGNALS.install()
     try:
+        if (stack_cfg.stack_dir / "state.json").exists():  # a stack left running: finish what it left half done
+            outcome = promotion.recover(Stack.attach(stack_cfg.stack_dir))
+            if args.recover:
+                print(outcome or "recover: no interrupted promotion")
+                return 0
+            raise RuntimeError(f"a stack is already running from {stack_cfg.stack_dir}: `make stack-down` first")
+        if args.recover:
+            print("recover: no stack running, nothing to recover")
+            return 0
         return run(
             stack_cfg,
             cfg,
@@ -331,9 +409,12 @@ def main(argv: list[str] | None = None) -> int:
             args.report or stack_cfg.stack_dir / "rollout.json",
             args.data,
         )
-    except (ValueError, RuntimeError, TimeoutError, FileNotFoundError) as exc:
+    except (ValueError, RuntimeError, TimeoutError, FileNotFoundError, OSError) as exc:
         print(f"rollout: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("rollout: stopped by a signal before the stack started", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ class Stack:
             self._save()
             for variant in ("stable", "candidate"):
                 _wait(f"{cfg.service_url(variant)}/health", self.procs[variant])
-            _wait(f"{cfg.url}/health", self.procs["nginx"], expect={"mode": effective_mode(cfg)})
+            _wait(f"{cfg.url}/stage", self.procs["nginx"], expect={"mode": effective_mode(cfg)})
         except BaseException:
             self.down()
             raise
@@ -158,23 +158,66 @@ class Stack:
         conf = cfg.stack_dir / "nginx.conf"
         nginx.render(effective_mode(cfg), template_values(cfg), cfg.stack_dir / "conf.d")
         nginx.check(conf)
+        if not self.alive("nginx"):
+            raise ProcessDied("nginx", f"nginx master (pid {self._pid('nginx')}) is gone; nothing can reload it")
         nginx.reload(self._pid("nginx"))
+        self.cfg = cfg
+        self._save()
+        self._wait_stage()
+
+    def _wait_stage(self) -> None:
+        cfg = self.cfg
         expect = {"mode": effective_mode(cfg)}
         if effective_mode(cfg) == "canary":
             expect["candidate_percent"] = cfg.canary_percent
         # Old workers keep their open connections but may still accept a new one
         # for a moment after SIGHUP: several fresh connections in a row must agree.
         for _ in range(5):
-            _wait(f"{cfg.url}/health", None, expect=expect)
-        self.cfg = cfg
+            _wait(f"{cfg.url}/stage", None, expect=expect)
+
+    # -- supervision -----------------------------------------------------
+    def alive(self, name: str) -> bool:
+        """Is this process of the stack still running (not exited, not a zombie)?"""
+        proc = self.procs.get(name)
+        if proc is not None:
+            return proc.poll() is None
+        pid = self._saved_pids().get(name)
+        return pid is not None and not _gone(pid)
+
+    def healthy(self, variant: str) -> bool:
+        """A service that is alive and answers /health now."""
+        if not self.alive(variant):
+            return False
+        try:
+            return httpx.get(f"{self.cfg.service_url(variant)}/health", timeout=2.0).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def served_sha(self, variant: str) -> str | None:
+        """The model sha256 a service reports, or None when it does not answer."""
+        try:
+            return httpx.get(f"{self.cfg.service_url(variant)}/health", timeout=2.0).json()["model_sha256"]
+        except (httpx.TransportError, ValueError, KeyError):
+            return None
+
+    def restart_nginx(self, mode: str, percent: int | None = None) -> None:
+        """Start nginx afresh in `mode`: after its master died, its orphaned workers are stopped first."""
+        _stop_group(self._pid("nginx"), signal.SIGKILL, self.procs.pop("nginx", None))
+        percent = self.cfg.canary_percent if percent is None else percent
+        self.cfg = self.cfg.model_copy(update={"mode": mode, "canary_percent": percent})
+        nginx.render(effective_mode(self.cfg), template_values(self.cfg), self.cfg.stack_dir / "conf.d")
+        conf = self.cfg.stack_dir / "nginx.conf"
+        nginx.check(conf)
+        self.procs["nginx"] = nginx.start(conf, self.cfg.stack_dir / "nginx.log")
         self._save()
+        _wait(f"{self.cfg.url}/stage", self.procs["nginx"], expect={"mode": effective_mode(self.cfg)})
 
     def restart_service(self, variant: str, model: Path) -> None:
         """Replace one service's process with one serving `model` (promote: candidate becomes stable)."""
         old = self.procs.pop(variant, None)
         pid = old.pid if old else self._saved_pids().get(variant)
         if pid is not None:
-            _stop(pid, signal.SIGTERM, old)
+            _stop_group(pid, signal.SIGTERM, old)
         key = "stable_model" if variant == "stable" else "candidate_model"
         self.cfg = self.cfg.model_copy(update={key: model})
         self.procs[variant] = self._service(variant)
@@ -187,11 +230,11 @@ class Stack:
         self.procs.clear()
 
     def down(self) -> None:
-        """Stop everything this stack started (nginx gracefully first), then forget it."""
-        pids = {name: proc.pid for name, proc in self.procs.items()} or self._saved_pids()
+        """Stop every process of the stack (nginx gracefully first, each with its whole group), then forget it."""
+        pids = {**self._saved_pids(), **{name: proc.pid for name, proc in self.procs.items()}}
         for name in ("nginx", "candidate", "stable"):
             if name in pids:
-                _stop(pids[name], signal.SIGQUIT if name == "nginx" else signal.SIGTERM, self.procs.get(name))
+                _stop_group(pids[name], signal.SIGQUIT if name == "nginx" else signal.SIGTERM, self.procs.get(name))
         self.procs.clear()
         (self.cfg.stack_dir / "state.json").unlink(missing_ok=True)
 
@@ -204,7 +247,7 @@ class Stack:
     # -- state -----------------------------------------------------------
     def _save(self) -> None:
         state = {
-            "pids": {name: proc.pid for name, proc in self.procs.items()} or self._saved_pids(),
+            "pids": {**self._saved_pids(), **{name: proc.pid for name, proc in self.procs.items()}},
             "config": self.cfg.model_dump(mode="json"),
         }
         atomic.write_text(self.cfg.stack_dir / "state.json", json.dumps(state, indent=2))
@@ -216,6 +259,25 @@ class Stack:
     def _pid(self, name: str) -> int:
         return self.procs[name].pid if name in self.procs else self._saved_pids()[name]
 
+    def status(self) -> str:
+        """What serves now, one line per process: alive, pid, and the model it reports."""
+        lines = []
+        pids = self._saved_pids()
+        for name in ("nginx", "stable", "candidate"):
+            state = "up" if self.alive(name) else "DOWN"
+            detail = ""
+            if name == "nginx":
+                try:
+                    detail = httpx.get(f"{self.cfg.url}/stage", timeout=2).text
+                except httpx.TransportError as exc:
+                    detail = f"not answering ({type(exc).__name__})"
+            else:
+                sha = self.served_sha(name)
+                model = self.cfg.stable_model if name == "stable" else self.cfg.candidate_model
+                detail = f"{model} (serving {sha[:12] if sha else 'nothing'})"
+            lines.append(f"{name:<10} {state:<5} pid {pids.get(name, '-')!s:<8} {detail}")
+        return "\n".join(lines)
+
     @classmethod
     def attach(cls, stack_dir: Path) -> Stack:
         """The stack a previous `up` left running (for `set`, `status`, `down`)."""
@@ -225,38 +287,48 @@ class Stack:
         return cls(StackSettings(**json.loads(path.read_text())["config"]))
 
 
-def _stop(pid: int, sig: signal.Signals, proc: subprocess.Popen | None = None, timeout: float = 10.0) -> None:
-    """Signal, wait, and SIGKILL what is still there after `timeout`."""
-    try:
+class ProcessDied(RuntimeError):
+    """A process of the stack is gone; `name` says which."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def _stop_group(pid: int, sig: signal.Signals, proc: subprocess.Popen | None = None, timeout: float = 10.0) -> None:
+    """Signal the process, wait for it, then SIGKILL its whole group (each was started in a session of its own).
+
+    The group catches what outlives the leader: nginx workers whose master was
+    killed keep serving the old stage and holding the port until stopped.
+    """
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        return
-    if proc is not None:  # our own child: wait() also reaps it
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _gone(pid):
-            return
+        if (proc.poll() is not None) if proc is not None else _gone(pid):
+            break
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if proc is not None:
+        proc.wait()
+    else:
+        _gone(pid)
 
 
 def _gone(pid: int) -> bool:
     """True once pid has exited; reaps it when it is our own (detached) child."""
     try:
         return os.waitpid(pid, os.WNOHANG)[0] == pid
-    except ChildProcessError:  # not our child: it is gone when signal 0 fails
+    except ChildProcessError:  # not our child: gone when signal 0 fails or only a zombie is left
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
             return True
-        return False
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,13 +357,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"nginx now in {mode}" + (f" ({stack.cfg.canary_percent} %)" if mode == "canary" else ""))
         elif args.command == "status":
             stack = Stack.attach(cfg.stack_dir)
-            print(httpx.get(f"{stack.cfg.url}/health", timeout=2).text)
+            print(stack.status())
+            if (cfg.stack_dir / "promote.json").exists():
+                print(
+                    "an interrupted promotion is recorded: `python -m deploy.rollout --recover` finishes or undoes it"
+                )
         else:
             try:
-                Stack.attach(cfg.stack_dir).down()
+                stack = Stack.attach(cfg.stack_dir)
             except RuntimeError:
                 print("no stack running")
                 return 0
+            from deploy import promote  # the promotion sits downstream of the stack it drives
+
+            promote.recover(stack)  # a promotion killed halfway: finish or undo it, so the baseline is right
+            stack.down()
             print("stack down")
     except (ValueError, RuntimeError, TimeoutError, FileNotFoundError, httpx.TransportError) as exc:
         print(f"stack: {exc}", file=sys.stderr)

@@ -38,7 +38,12 @@ def stage(target: Path, write: Callable[[Path], None]) -> Path:
 
 def write_with(target: Path, write: Callable[[Path], None]) -> None:
     """Atomically replace `target` with what `write(path)` puts at `path`."""
-    stage(target, write).replace(target)
+    temp = stage(target, write)
+    try:
+        temp.replace(target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
 
 
 def write_text(target: Path, text: str) -> None:

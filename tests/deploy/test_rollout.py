@@ -26,7 +26,9 @@ from src.train import run as train
 from tests.conftest import gated as gate
 from tests.processes import free_port
 
-FAST = RolloutSettings(window_requests=150, min_requests=40, inconclusive_retries=1, inconclusive_wait_s=0.5)
+FAST = RolloutSettings(
+    window_requests=150, shadow_requests=300, min_requests=40, inconclusive_retries=1, inconclusive_wait_s=0.5
+)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,7 @@ def _rollout(stack_cfg: StackSettings, prod: Path, snapshot: Path, cfg: RolloutS
 
 
 def _nginx_mode(cfg: StackSettings) -> str:
-    return httpx.get(f"{cfg.url}/health").json()["mode"]
+    return httpx.get(f"{cfg.url}/stage").json()["mode"]
 
 
 def test_a_healthy_candidate_goes_through_every_step_and_is_promoted(
@@ -121,7 +123,7 @@ def test_a_healthy_candidate_goes_through_every_step_and_is_promoted(
     ("fault", "skip_shadow", "failing_stage", "reason"),
     [
         ({"FAULT_ERROR_RATE": "0.5"}, False, "shadow", "candidate success"),
-        ({"FAULT_DELAY_S": "0.02"}, False, "shadow", "candidate p99"),
+        ({"FAULT_DELAY_S": "0.02"}, False, "shadow", "candidate slower"),
         ({"FAULT_ERROR_RATE": "0.5"}, True, "canary 5%", "candidate success"),
     ],
     ids=["500s-at-shadow", "10x-slower-at-shadow", "500s-at-first-canary-step"],
@@ -151,12 +153,26 @@ def test_a_broken_candidate_is_rolled_back_and_the_baseline_untouched(
     assert _nginx_mode(cfg) == "stable", "after a rollback every request must go to stable"
 
 
+def test_a_candidate_slow_on_3_percent_of_requests_is_caught_in_shadow(
+    stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path
+) -> None:
+    fault = {"FAULT_DELAY_S": "0.1", "FAULT_SLOW_SHARE": "0.03"}
+    cfg = stack_cfg.model_copy(
+        update={"candidate_model": healthy_candidate, "candidate_app": "deploy.faulty:app", "candidate_env": fault}
+    )
+    code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv", FAST.model_copy(update={"shadow_requests": 1500}))
+    assert code == EXIT_ROLLED_BACK, "3 % of requests 100 ms slower must not reach users"
+    assert report["steps"][-1]["stage"] == "shadow"
+    assert "candidate slower" in report["reason"], report["reason"]
+
+
 def test_train_serve_skew_is_caught_in_shadow(
     stack_cfg: StackSettings, prod: Path, skewed_candidate: Path, stable_dir: Path
 ) -> None:
     cfg = stack_cfg.model_copy(update={"candidate_model": skewed_candidate})
     before = prod.read_bytes()
-    code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv")
+    gated_on = FAST.model_copy(update={"gate_data": skewed_candidate.with_name("cents.csv")})
+    code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv", gated_on)
     assert code == EXIT_ROLLED_BACK
     assert report["steps"][-1]["stage"] == "shadow"
     assert "score PSI" in report["reason"], report["reason"]
@@ -185,44 +201,183 @@ def test_an_ungated_candidate_is_refused(
     assert "did not pass the quality gate" in capsys.readouterr().err
 
 
-def test_sigterm_mid_rollout_leaves_traffic_on_stable_and_the_stack_stoppable(
-    stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path
-) -> None:
-    env = {
+def _env(stack_cfg: StackSettings, candidate: Path, prod: Path, **extra: str) -> dict[str, str]:
+    return {
         **os.environ,
         "STABLE_MODEL": str(stack_cfg.stable_model),
-        "CANDIDATE_MODEL": str(healthy_candidate),
+        "CANDIDATE_MODEL": str(candidate),
         "STACK_PORT": str(stack_cfg.port),
         "STABLE_PORT": str(stack_cfg.stable_port),
         "CANDIDATE_PORT": str(stack_cfg.candidate_port),
         "STACK_DIR": str(stack_cfg.stack_dir),
         "PROD_METRICS": str(prod),
         "ROLLOUT_MIN_REQUESTS": "40",
-        "ROLLOUT_MAX_REQUESTS": "100000",
-        "ROLLOUT_WINDOW_REQUESTS": "100000",  # the first canary step runs until it is stopped
+        "ROLLOUT_WINDOW_REQUESTS": "150",
+        "ROLLOUT_SHADOW_REQUESTS": "300",
+        "ROLLOUT_STEPS": "50,100",  # the promotion is what these tests drive; two steps reach it
+        **extra,
     }
-    before = prod.read_bytes()
-    cmd = [sys.executable, "-m", "deploy.rollout", "--skip-shadow", "--data", str(stable_dir / "snapshot.csv")]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    state = stack_cfg.stack_dir / "state.json"
-    deadline = time.monotonic() + 60
+
+
+def _start_rollout(env: dict[str, str], snapshot: Path) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "deploy.rollout", "--skip-shadow", "--data", str(snapshot)]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(condition, proc: subprocess.Popen[str], what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if state.exists() and json.loads(state.read_text())["config"]["mode"] == "canary":
-            break
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("the rollout never reached its first canary step")
+        if condition():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the rollout exited ({proc.returncode}) before {what}:\n{proc.stdout.read()}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"the rollout never reached {what}")
+
+
+def _state(stack_cfg: StackSettings) -> dict:
+    path = stack_cfg.stack_dir / "state.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _in_canary(stack_cfg: StackSettings, percent: int) -> bool:
+    config = _state(stack_cfg).get("config", {})
+    return config.get("mode") == "canary" and config.get("canary_percent") == percent
+
+
+def _stack_down(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deploy.stack", "down"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def _consistent(stack_cfg: StackSettings, prod: Path) -> str:
+    """nginx on a live stable process, and prod_metrics.json describing the model it serves."""
+    assert _nginx_mode(stack_cfg) == "stable", "users are not on the stable stage"
+    served = httpx.get(f"{stack_cfg.service_url('stable')}/health", timeout=2).json()["model_sha256"]
+    assert record.read(prod).model_sha256 == served, "prod_metrics.json does not describe the model stable serves"
+    return served
+
+
+def test_sigterm_mid_rollout_leaves_traffic_on_stable_and_the_stack_stoppable(
+    stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path
+) -> None:
+    env = _env(stack_cfg, healthy_candidate, prod, ROLLOUT_MAX_REQUESTS="100000", ROLLOUT_WINDOW_REQUESTS="100000")
+    before = prod.read_bytes()
+    proc = _start_rollout(env, stable_dir / "snapshot.csv")
+    _wait_for(lambda: _in_canary(stack_cfg, 50), proc, "its first canary step")
     time.sleep(0.5)  # mid-window, traffic flowing
     proc.send_signal(signal.SIGTERM)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_INTERRUPTED, output
     assert _nginx_mode(stack_cfg) == "stable", "an interrupted rollout must leave users on stable"
     assert prod.read_bytes() == before
-    down = subprocess.run(
-        [sys.executable, "-m", "deploy.stack", "down"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    down = _stack_down(env)
     assert down.returncode == 0, down.stderr
     assert "stack down" in down.stdout
     with pytest.raises(httpx.TransportError):
-        httpx.get(f"{stack_cfg.url}/health", timeout=1)
+        httpx.get(f"{stack_cfg.url}/stage", timeout=1)
+
+
+def test_sigterm_during_promotion_waits_for_a_consistent_end(
+    stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path
+) -> None:
+    env = _env(stack_cfg, healthy_candidate, prod, ROLLOUT_DRILL_PAUSE_AT="stable-restarted", ROLLOUT_DRILL_PAUSE_S="3")
+    proc = _start_rollout(env, stable_dir / "snapshot.csv")
+    _wait_for(lambda: (stack_cfg.stack_dir / "drill.stable-restarted").exists(), proc, "the middle of its promotion")
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_PROMOTED, f"a signal mid-promotion must wait for its end:\n{output}"
+    served = _consistent(stack_cfg, prod)
+    assert served == record.read(healthy_candidate.with_name(artifacts.METRICS_FILE)).model_sha256
+    assert not (stack_cfg.stack_dir / "promote.json").exists(), "a finished promotion left its intent behind"
+
+
+@pytest.mark.parametrize(
+    ("phase", "finished"),
+    [("intent-written", False), ("stable-restarted", True), ("stage-switched", True)],
+    ids=["before-the-restart", "after-the-restart", "after-the-switch"],
+)
+def test_sigkill_mid_promotion_is_finished_or_undone_by_the_next_command(
+    stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path, phase: str, finished: bool
+) -> None:
+    env = _env(stack_cfg, healthy_candidate, prod, ROLLOUT_DRILL_PAUSE_AT=phase, ROLLOUT_DRILL_PAUSE_S="30")
+    before = prod.read_bytes()
+    proc = _start_rollout(env, stable_dir / "snapshot.csv")
+    _wait_for(lambda: (stack_cfg.stack_dir / f"drill.{phase}").exists(), proc, f"promotion step {phase}")
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert (stack_cfg.stack_dir / "promote.json").exists(), "the killed promotion recorded no intent"
+    recovered = subprocess.run(
+        [sys.executable, "-m", "deploy.rollout", "--recover"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert recovered.returncode == 0, recovered.stderr
+    assert ("finished" if finished else "undid") in recovered.stdout, recovered.stdout
+    served = _consistent(stack_cfg, prod)
+    candidate_sha = record.read(healthy_candidate.with_name(artifacts.METRICS_FILE)).model_sha256
+    assert (served == candidate_sha) == finished
+    if not finished:
+        assert prod.read_bytes() == before, "an undone promotion changed the baseline"
+
+
+def test_a_baseline_that_cannot_be_written_rolls_the_promotion_back(
+    stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path
+) -> None:
+    prod.with_name("prod_metrics.previous.json").mkdir()  # the write of the old baseline's copy fails
+    before = prod.read_bytes()
+    cfg = stack_cfg.model_copy(update={"candidate_model": healthy_candidate})
+    code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv", FAST.model_copy(update={"skip_shadow": True}))
+    assert code == EXIT_ROLLED_BACK, report["reason"]
+    assert "could not be written" in report["reason"], report["reason"]
+    assert prod.read_bytes() == before
+    _consistent(cfg, prod)
+    assert not list(prod.parent.glob(".*.tmp")), "a failed write left a temp file"
+
+
+def test_a_stable_process_dying_mid_canary_fails_no_user_and_aborts(
+    stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path
+) -> None:
+    env = _env(
+        stack_cfg,
+        healthy_candidate,
+        prod,
+        ROLLOUT_STEPS="25,100",
+        ROLLOUT_MAX_REQUESTS="100000",
+        ROLLOUT_WINDOW_REQUESTS="100000",
+    )
+    before = prod.read_bytes()
+    proc = _start_rollout(env, stable_dir / "snapshot.csv")
+    _wait_for(lambda: _in_canary(stack_cfg, 25), proc, "canary 25 %")
+    time.sleep(0.5)
+    os.kill(_state(stack_cfg)["pids"]["stable"], signal.SIGKILL)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_ROLLED_BACK, output
+    assert "the stable process died" in output, output
+    statuses = [
+        json.loads(line)["status"] for line in (stack_cfg.stack_dir / "nginx-access.log").read_text().splitlines()
+    ]
+    assert statuses, "no traffic reached nginx"
+    assert set(statuses) == {"200"}, f"{len(statuses) - statuses.count('200')} users got an error while stable died"
+    _consistent(stack_cfg, prod)
+    assert prod.read_bytes() == before
+
+
+def test_a_dead_nginx_master_is_detected_replaced_and_fully_stopped(
+    stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path
+) -> None:
+    env = _env(stack_cfg, healthy_candidate, prod, ROLLOUT_MAX_REQUESTS="100000", ROLLOUT_WINDOW_REQUESTS="100000")
+    proc = _start_rollout(env, stable_dir / "snapshot.csv")
+    _wait_for(lambda: _in_canary(stack_cfg, 50), proc, "its first canary step")
+    os.kill(_state(stack_cfg)["pids"]["nginx"], signal.SIGKILL)  # its worker lives on, holding the port
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_ROLLED_BACK, output
+    assert "nginx process died" in output, output
+    assert _nginx_mode(stack_cfg) == "stable", "the replacement nginx is not on the stable stage"
+    down = _stack_down(env)
+    assert down.returncode == 0, down.stderr
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{stack_cfg.url}/stage", timeout=1)

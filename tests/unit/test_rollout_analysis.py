@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from deploy.analysis import LogCursor, VariantWindow, churn_share_bound, probability_psi
-from deploy.rollout import RolloutSettings, check_candidate, ratchet_allows
+from deploy.analysis import LatencyVerdict, LogCursor, VariantWindow, churn_share_bound, probability_psi
+from deploy.rollout import RolloutSettings, check_candidate, ratchet_allows, verify_measured
 from src import artifacts, record
 from src.record import ArtifactRecord
 
@@ -108,3 +109,55 @@ def test_the_ratchet_blocks_a_regression_beyond_the_tolerance(tmp_path: Path, sm
 def test_rollout_steps_must_rise_to_100(steps: tuple[int, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RolloutSettings(steps=steps).check()
+
+
+def _latencies(rng: np.random.Generator, n: int, slow_share: float = 0.0, extra_ms: float = 0.0) -> list[float]:
+    """Service latencies on a busy machine: lognormal around 2.5 ms, plus 2 % scheduling stalls of ~15 ms."""
+    base = rng.lognormal(np.log(2.5), 0.5, n) + (rng.random(n) < 0.02) * rng.exponential(15, n)
+    return (base + (rng.random(n) < slow_share) * extra_ms).tolist()
+
+
+def _rejections(n_stable: int, n_candidate: int, runs: int = 400, **candidate: float) -> float:
+    rng = np.random.default_rng(7)
+    verdicts = [
+        LatencyVerdict.judge(
+            _latencies(rng, n_stable), _latencies(rng, n_candidate, **candidate), 1.2, 5.0, 0.001, 0.01
+        ).failed
+        for _ in range(runs)
+    ]
+    return sum(bool(v) for v in verdicts) / runs
+
+
+@pytest.mark.parametrize(("n_stable", "n_candidate"), [(1500, 1500), (1900, 100), (150, 150)], ids=str)
+def test_an_identical_candidate_is_almost_never_called_slower(n_stable: int, n_candidate: int) -> None:
+    rate = _rejections(n_stable, n_candidate)
+    assert rate <= 0.005, f"an A/A candidate was called slower in {rate:.1%} of windows: the verdict is a coin flip"
+
+
+def test_a_candidate_slow_on_3_percent_of_requests_is_caught_in_a_shadow_window() -> None:
+    rate = _rejections(1500, 1500, slow_share=0.03, extra_ms=100.0)
+    assert rate >= 0.99, f"3 % of requests 100 ms slower was caught in only {rate:.1%} of 1,500-request windows"
+
+
+@pytest.mark.parametrize(("n_stable", "n_candidate"), [(1500, 1500), (1900, 100)], ids=str)
+def test_a_candidate_20ms_slower_on_every_request_is_caught(n_stable: int, n_candidate: int) -> None:
+    rate = _rejections(n_stable, n_candidate, slow_share=1.0, extra_ms=20.0)
+    assert rate >= 0.99, f"+20 ms on every request was caught in only {rate:.1%} of windows"
+
+
+def test_an_edited_record_is_refused_before_any_traffic(tmp_path: Path, small_artifact: Path) -> None:
+    model = tmp_path / artifacts.MODEL_FILE
+    model.write_bytes((small_artifact / artifacts.MODEL_FILE).read_bytes())
+    honest = record.read(small_artifact / artifacts.METRICS_FILE)
+    record.write(honest.model_copy(update={"holdout_auc": 0.999}), tmp_path / artifacts.METRICS_FILE)
+    with pytest.raises(ValueError, match="does not describe its model"):
+        verify_measured(model, record.read(tmp_path / artifacts.METRICS_FILE), small_artifact / "snapshot.csv")
+    verify_measured(small_artifact / artifacts.MODEL_FILE, honest, small_artifact / "snapshot.csv")  # the honest one
+
+
+def test_a_record_gated_on_another_snapshot_cannot_be_re_measured(tmp_path: Path, small_artifact: Path) -> None:
+    other = tmp_path / "other.csv"
+    other.write_bytes((small_artifact / "snapshot.csv").read_bytes() + b"\n")
+    rec = record.read(small_artifact / artifacts.METRICS_FILE)
+    with pytest.raises(ValueError, match="ROLLOUT_GATE_DATA"):
+        verify_measured(small_artifact / artifacts.MODEL_FILE, rec, other)
