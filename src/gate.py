@@ -215,7 +215,7 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check(
         id="latency",
-        label="single-row predict p99 ms <= max",
+        label="single-row predict p99 (CPU ms) <= max",
         op="<=",
         value=lambda ev: ev.p99_ms,
         threshold=lambda ev: PREDICT_P99_MS_MAX,

@@ -26,8 +26,14 @@ from src.train import run as train
 from tests.conftest import gated as gate
 from tests.processes import free_port
 
+# Small windows and two canary steps keep each rollout to seconds; the healthy promotion walks every default step.
 FAST = RolloutSettings(
-    window_requests=150, shadow_requests=300, min_requests=40, inconclusive_retries=1, inconclusive_wait_s=0.5
+    steps=(25, 100),
+    window_requests=150,
+    shadow_requests=300,
+    min_requests=40,
+    inconclusive_retries=1,
+    inconclusive_wait_s=0.5,
 )
 
 
@@ -106,7 +112,7 @@ def test_a_healthy_candidate_goes_through_every_step_and_is_promoted(
     stack_cfg: StackSettings, prod: Path, healthy_candidate: Path, stable_dir: Path
 ) -> None:
     cfg = stack_cfg.model_copy(update={"candidate_model": healthy_candidate})
-    code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv")
+    code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv", FAST.model_copy(update={"steps": (5, 25, 50, 100)}))
     assert code == EXIT_PROMOTED, report["reason"]
     assert [s["stage"] for s in report["steps"]] == ["shadow", "canary 5%", "canary 25%", "canary 50%", "canary 100%"]
     assert all(s["verdict"] == "pass" for s in report["steps"]), report["steps"]
@@ -124,7 +130,7 @@ def test_a_healthy_candidate_goes_through_every_step_and_is_promoted(
     [
         ({"FAULT_ERROR_RATE": "0.5"}, False, "shadow", "candidate success"),
         ({"FAULT_DELAY_S": "0.02"}, False, "shadow", "candidate slower"),
-        ({"FAULT_ERROR_RATE": "0.5"}, True, "canary 5%", "candidate success"),
+        ({"FAULT_ERROR_RATE": "0.5"}, True, "canary 25%", "candidate success"),
     ],
     ids=["500s-at-shadow", "10x-slower-at-shadow", "500s-at-first-canary-step"],
 )

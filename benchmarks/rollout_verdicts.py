@@ -1,0 +1,123 @@
+"""How often does the rollout reach the right verdict on a busy machine?
+
+Runs real rollouts on the local stack, N times each, with six clients of
+background traffic through nginx and (optionally) CPU burners beside them:
+an identical candidate (A/A: the stable model itself, which must be
+promoted), one slow on 3 % of requests (+100 ms) and one ten times slower
+(+20 ms on every request), which must both be rolled back. Prints the count
+of each outcome. Figures only; nothing here passes or fails.
+
+    python -m benchmarks.rollout_verdicts [--runs 20] [--burners 2] [--clients 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from deploy.rollout import EXIT_PROMOTED, RolloutSettings, run
+from deploy.stack import Stack, StackSettings
+from deploy.traffic import customers, replay
+from src import artifacts, config
+from tests.processes import free_port
+
+CASES = {
+    "identical (A/A)": ("app.main:app", {}),
+    "3 % of requests +100 ms": ("deploy.faulty:app", {"FAULT_DELAY_S": "0.1", "FAULT_SLOW_SHARE": "0.03"}),
+    "every request +20 ms": ("deploy.faulty:app", {"FAULT_DELAY_S": "0.02"}),
+}
+
+
+def _burn() -> None:
+    while True:
+        pass
+
+
+def _background(url: str, bodies: list[dict], stop: threading.Event) -> None:
+    while not stop.is_set():
+        for _ in replay(url, bodies, 20):
+            if stop.is_set():
+                return
+
+
+def one_rollout(model: Path, app: str, env: dict[str, str], clients: int, bodies: list[dict]) -> tuple[bool, str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        prod = Path(tmp) / "prod_metrics.json"
+        shutil.copyfile(model.with_name(artifacts.METRICS_FILE), prod)
+        stack_cfg = StackSettings(
+            stable_model=model,
+            candidate_model=model,
+            port=free_port(),
+            stable_port=free_port(),
+            candidate_port=free_port(),
+            stack_dir=Path(tmp) / "stack",
+            candidate_app=app,
+            candidate_env=env,
+        )
+        stop = threading.Event()
+        threads: list[threading.Thread] = []
+
+        def start_load(line: str) -> None:  # once the stack is up: the rollout prints its header then
+            if line.startswith("stage") and not threads:
+                for _ in range(clients):
+                    threads.append(threading.Thread(target=_background, args=(stack_cfg.url, bodies, stop)))
+                    threads[-1].start()
+
+        try:
+            code = run(stack_cfg, RolloutSettings(), prod, Path(tmp) / "rollout.json", out=start_load)
+            reason = (Path(tmp) / "rollout.json").read_text()
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+            Stack.attach(stack_cfg.stack_dir).down()
+        return code == EXIT_PROMOTED, reason
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--burners", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--case", choices=list(CASES), action="append")
+    args = parser.parse_args(argv)
+    model = config.settings().artifact_dir / artifacts.MODEL_FILE
+    if not model.is_file():
+        print("no gated model: run `make model` first", file=sys.stderr)
+        return 1
+    bodies = customers()
+    burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.burners)]
+    for burner in burners:
+        burner.start()
+    try:
+        print(f"rollout verdicts: {args.runs} runs per case, {args.clients} clients, {args.burners} CPU burners")
+        for name in args.case or CASES:
+            app, env = CASES[name]
+            outcomes: Counter[str] = Counter()
+            started = time.perf_counter()
+            for _ in range(args.runs):
+                promoted, report = one_rollout(model, app, env, args.clients, bodies)
+                outcomes["promoted" if promoted else "rolled back"] += 1
+                if not promoted and not env:
+                    print(f"    A/A rolled back: {json.loads(report)['reason']}")
+            took = (time.perf_counter() - started) / args.runs
+            print(
+                f"  {name:<26} promoted {outcomes['promoted']:>3}  rolled back {outcomes['rolled back']:>3}"
+                f"  ({took:.0f} s a rollout)"
+            )
+    finally:
+        for burner in burners:
+            burner.terminate()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
