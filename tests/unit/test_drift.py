@@ -145,16 +145,117 @@ def write_log(path: Path, customers: pd.DataFrame) -> Path:
 def test_the_reader_keeps_predictions_and_skips_every_other_line(tmp_path: Path, snapshot: pd.DataFrame) -> None:
     customers = snapshot.head(50)
     log = write_log(tmp_path / "service.log", customers)
-    df = read_prediction_log(log)
+    df, counts = read_prediction_log(log)
     assert len(df) == 50, "access lines, other events and broken JSON must be skipped, every prediction kept"
-    assert df["customer_id"].tolist() == customers["customer_id"].tolist()
+    assert df["monthly_charges"].tolist() == customers["monthly_charges"].tolist(), "rows kept out of order"
+    assert df["contract"].astype(str).tolist() == customers["contract"].tolist()
+    assert counts.n_lines == 50 + 8, "every line read must be counted"
+    # 8 junk lines: 3 access lines / a cut-off line / a traceback / a blank, 2 startups, 1 JSON array.
+    assert counts.skipped == {"not_json": 5, "other_event": 2, "not_an_object": 1}, "skipped lines miscounted"
 
 
 def test_a_shadow_mirrored_request_is_counted_once(tmp_path: Path, snapshot: pd.DataFrame) -> None:
     row = snapshot.iloc[0]
     log = tmp_path / "shadow.log"
     log.write_text(prediction_line(row, "req-1", "stable") + "\n" + prediction_line(row, "req-1", "candidate") + "\n")
-    assert len(read_prediction_log(log)) == 1, "stable and candidate logging one mirrored request is one request"
+    df, counts = read_prediction_log(log)
+    assert len(df) == 1, "stable and candidate logging one mirrored request is one request"
+    assert counts.skipped == {"mirrored": 1}, "the mirror must be reported, not silently dropped"
+
+
+def test_one_batch_request_for_many_customers_keeps_every_customer(tmp_path: Path, snapshot: pd.DataFrame) -> None:
+    # /predict/batch logs one line per customer under a single request_id: not mirrors.
+    log = tmp_path / "batch.log"
+    log.write_text("".join(prediction_line(row, "req-batch") + "\n" for _, row in snapshot.head(3).iterrows()))
+    df, counts = read_prediction_log(log)
+    assert len(df) == 3, "dedup must key on request_id AND customer_id"
+    assert "mirrored" not in counts.skipped
+
+
+def test_a_mirror_in_another_file_of_the_artifact_is_counted_once(tmp_path: Path, snapshot: pd.DataFrame) -> None:
+    # A downloaded log artifact holds stable.log and candidate.log; a mirrored request sits in both, far apart.
+    folder = tmp_path / "prediction-log"
+    folder.mkdir()
+    customers = snapshot.head(40)
+    write_log(folder / "stable.log", customers)
+    (folder / "candidate.log").write_text(
+        "".join(prediction_line(row, f"req-{i}", "candidate") + "\n" for i, (_, row) in enumerate(customers.iterrows()))
+    )
+    df, counts = read_prediction_log(folder)
+    assert len(df) == 40, f"40 requests, each logged by stable and candidate, must count 40 times, not {len(df)}"
+    assert counts.skipped["mirrored"] == 40
+
+
+def test_a_line_without_newline_far_over_the_limit_is_skipped_whole(tmp_path: Path, snapshot: pd.DataFrame) -> None:
+    # 5 MB of one line in the middle: skipped as one line, and the next prediction still read.
+    log = tmp_path / "service.log"
+    rows = snapshot.head(2)
+    log.write_text(
+        prediction_line(rows.iloc[0], "req-0") + "\n" + "x" * 5_000_000 + "\n" + prediction_line(rows.iloc[1], "req-1")
+    )
+    df, counts = read_prediction_log(log)
+    assert len(df) == 2, "the prediction after the long line was lost"
+    assert counts.skipped == {"too_long": 1}, counts.skipped
+    assert counts.n_lines == 3, "the long line must count as one line, however it was read"
+
+
+# --- hostile lines: one bad line is skipped and counted, the batch is still judged ---------
+
+
+def hostile_prediction(row: pd.Series, **overrides: object) -> str:
+    """A prediction line for `row` with some fields replaced by raw JSON text."""
+    line = prediction_line(row, request_id="req-hostile")
+    record = json.loads(line)
+    for key in overrides:
+        record[key] = f"@@{key}@@"
+    text = json.dumps(record)
+    for key, raw in overrides.items():
+        text = text.replace(f'"@@{key}@@"', str(raw))
+    return text
+
+
+HOSTILE = {
+    "a 100k-nested JSON array": ("[" * 100_000 + "]" * 100_000, "too_long"),
+    "a 5k-nested JSON array under the line limit": ("[" * 5_000 + "]" * 5_000, "too_deep"),
+    "a dict as customer_id": ({"customer_id": '{"a": 1}'}, "bad_customer_id"),
+    "a dict as request_id": ({"request_id": '{"a": 1}'}, "bad_request_id"),
+    "a 5000-digit integer as tenure": ({"tenure_months": "9" * 5000}, "bad_tenure_months"),
+    "a 30-digit integer as monthly charges": ({"monthly_charges": "9" * 30}, "bad_monthly_charges"),
+    "NaN as monthly charges": ({"monthly_charges": "NaN"}, "bad_monthly_charges"),
+    "Infinity as total charges": ({"total_charges": "Infinity"}, "bad_total_charges"),
+    "1e999 as total charges": ({"total_charges": "1e999"}, "bad_total_charges"),
+    "a string where tenure belongs": ({"tenure_months": '"12"'}, "bad_tenure_months"),
+    "true where tenure belongs": ({"tenure_months": "true"}, "bad_tenure_months"),
+    "a negative tenure": ({"tenure_months": "-5"}, "bad_tenure_months"),
+    "a fractional tenure": ({"tenure_months": "2.5"}, "bad_tenure_months"),
+    "a number as contract": ({"contract": "2"}, "bad_contract"),
+    "a prediction without customer_id": ({"customer_id": "null"}, "bad_customer_id"),
+    "a JSON string": ('"prediction"', "not_an_object"),
+    "JSON null": ("null", "not_an_object"),
+    "a JSON number": ("42", "not_an_object"),
+    "invalid UTF-8 bytes": ("\udcff\udcfe{", "not_json"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE), ids=lambda case: case.replace(" ", "-"))
+def test_a_hostile_line_is_skipped_and_counted_never_a_crash(
+    case: str, tmp_path: Path, snapshot: pd.DataFrame, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, reason = HOSTILE[case]
+    customers = snapshot.head(drift.MIN_ROWS)
+    hostile = spec if isinstance(spec, str) else hostile_prediction(customers.iloc[0], **spec)
+    log = tmp_path / "service.log"
+    lines = [prediction_line(row, request_id=f"req-{i}") for i, (_, row) in enumerate(customers.iterrows())]
+    lines.insert(len(lines) // 2, hostile)
+    log.write_bytes("\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
+    report_path = tmp_path / "drift.json"
+    code = run_drift(log, "--json", str(report_path))
+    captured = capsys.readouterr()
+    assert code in (EXIT_OK, EXIT_RETRAIN), f"{case}: one bad line must not fail the batch:\n{captured.err}"
+    report = json.loads(report_path.read_text())
+    assert report["skipped"] == {reason: 1}, f"{case}: expected one line skipped as {reason!r}, got {report['skipped']}"
+    assert report["n_recent"] == drift.MIN_ROWS, "every valid prediction around the bad line must still be judged"
+    assert f"| {reason} | 1 |" in captured.out, f"{case}: the printed table must show the skipped line:\n{captured.out}"
 
 
 # --- the CLI on replays ------------------------------------------------------
@@ -165,9 +266,9 @@ def run_drift(log: Path, *extra: str) -> int:
 
 
 def table_status(stdout: str) -> dict[str, str]:
-    """{feature: status} parsed from the printed markdown table."""
+    """{feature: status} parsed from the printed feature table."""
     rows = [line.strip("| ").split(" | ") for line in stdout.splitlines() if line.startswith("| ")]
-    return {cells[0]: cells[2] for cells in rows if len(cells) == 3 and cells[0] not in ("feature", "---")}
+    return {cells[0]: cells[-1] for cells in rows if len(cells) == 6 and cells[0] not in ("feature", "---")}
 
 
 @pytest.fixture
@@ -257,7 +358,7 @@ def test_a_missing_log_is_an_input_error(tmp_path: Path, capsys: pytest.CaptureF
 def test_a_log_without_prediction_lines_is_an_input_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "service.log"
     log.write_text("\n".join(JUNK_LINES) + "\n")
-    assert_input_error(run_drift(log), capsys, 'no {"event": "prediction"} lines')
+    assert_input_error(run_drift(log), capsys, 'no {"event": "prediction"} lines that are valid')
 
 
 def test_too_few_requests_are_refused_not_judged(

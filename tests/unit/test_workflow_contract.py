@@ -244,3 +244,96 @@ def test_continuous_training_reruns_data_and_gate_weekly_and_can_change_nothing(
     assert any(condition(s) == "always()" and "GITHUB_STEP_SUMMARY" in s.get("run", "") for s in job["steps"]), (
         "continuous training must publish the gate table even when it fails, so the regression is readable"
     )
+
+
+# --- drift that acts: drift.yml may start training, never ship ----------------
+
+DRIFT = WORKFLOWS / "drift.yml"
+# What shipping or promoting looks like in a run step: none may appear where drift's dispatch can reach.
+SHIPPING = ("git push", "docker", "ghcr.io", "make rollout", "deploy.rollout", "deploy.stack", "stack-up", "promote")
+SHIPPING += ("prod_metrics", "gh release", "gh pr", "gh api -X", "gh api --method", "upload-artifact")
+
+
+@pytest.fixture(scope="module")
+def drift_wf() -> dict[str, Any]:
+    return load(DRIFT)
+
+
+def run_text(job: dict[str, Any]) -> str:
+    return "\n".join(str(s.get("run", "")) for s in job["steps"])
+
+
+def test_drift_runs_daily_and_by_hand(drift_wf: dict[str, Any]) -> None:
+    assert drift_wf["on"]["schedule"][0]["cron"], "the drift check needs a schedule: nobody remembers to run it"
+    assert "workflow_dispatch" in drift_wf["on"], "the drift check must be runnable by hand"
+
+
+def test_only_the_drift_dispatch_can_start_a_workflow_and_no_job_can_write_contents() -> None:
+    for path in all_workflows():
+        doc = load(path)
+        for name, job in doc["jobs"].items():
+            perms = job.get("permissions", doc.get("permissions"))
+            assert perms != "write-all", f"{path.name}: job {name!r} has write-all"
+            perms = perms or {}
+            assert perms.get("contents") != "write", f"{path.name}: job {name!r} can push commits (contents: write)"
+            assert perms.get("id-token") != "write", f"{path.name}: job {name!r} can mint cloud credentials"
+            if (path, name) == (DRIFT, "dispatch-training"):
+                assert perms == {"actions": "write"}, f"the dispatch needs `actions: write` and nothing else: {perms}"
+            else:
+                assert perms.get("actions") != "write", (
+                    f"{path.name}: job {name!r} has actions: write; only drift's dispatch-training may start workflows"
+                )
+
+
+def test_a_green_drift_check_dispatches_nothing(drift_wf: dict[str, Any]) -> None:
+    dispatch = drift_wf["jobs"]["dispatch-training"]
+    assert dispatch["needs"] in ("check", ["check"]), "the dispatch must wait for the check's verdict"
+    assert condition(dispatch).replace('"', "'") == "needs.check.outputs.status == 'retrain'", (
+        f"dispatch `if: {condition(dispatch)}`: only a retrain verdict (src.drift exit 3) may start training"
+    )
+    check = drift_wf["jobs"]["check"]
+    assert check["outputs"]["status"] == "${{ steps.judge.outputs.status }}"
+    # Which exit code sets which status is run for real in tests/unit/test_drift_workflow.py.
+
+
+def test_the_dispatch_only_starts_continuous_training_with_the_reason(drift_wf: dict[str, Any]) -> None:
+    dispatch = drift_wf["jobs"]["dispatch-training"]
+    assert not [s for s in dispatch["steps"] if "uses" in s], (
+        "the dispatch job runs no action (no checkout: nothing to push from, no code of ours with the token)"
+    )
+    runs = run_text(dispatch)
+    commands = [line.split() for line in runs.splitlines() if line.strip().startswith("gh ")]
+    assert [c[:4] for c in commands] == [["gh", "workflow", "run", CONTINUOUS_TRAINING.name]], (
+        f"the dispatch may only run `gh workflow run {CONTINUOUS_TRAINING.name}`, found: {commands}"
+    )
+    assert "-f reason=" in runs, "the dispatch must pass the drift reason to continuous training"
+    assert "${{" not in runs, "expressions in run: are template injection; pass the reason through env:"
+    for word in SHIPPING:
+        assert word not in runs, f"the dispatch job runs {word!r}: drift may start training, never ship"
+
+
+def test_continuous_training_accepts_the_drift_dispatch_with_a_reason() -> None:
+    dispatch = load(CONTINUOUS_TRAINING)["on"]["workflow_dispatch"]
+    reason = (dispatch or {}).get("inputs", {}).get("reason")
+    assert reason is not None, "continuous-training.yml must take a `reason` input, or drift's dispatch fails (422)"
+    assert reason.get("type") == "string"
+    assert not reason.get("required"), "a hand-started or scheduled run has no reason: the input must be optional"
+
+
+def test_the_dispatched_workflow_never_builds_or_deploys() -> None:
+    doc = load(CONTINUOUS_TRAINING)
+    for name, job in doc["jobs"].items():
+        runs = run_text(job)
+        for word in SHIPPING:
+            assert word not in runs, f"continuous-training job {name!r} runs {word!r}: a retrain signal must not ship"
+        uses = [str(s["uses"]).split("@")[0] for s in job["steps"] if "uses" in s]
+        assert set(uses) <= {"actions/checkout", "actions/setup-python"}, (
+            f"continuous-training job {name!r} uses {uses}: anything beyond checkout and Python could build or upload"
+        )
+        assert "${{" not in runs, f"continuous-training job {name!r}: an expression inside run: is template injection"
+
+
+def test_drift_judges_the_log_with_the_cli_and_fails_when_it_cannot(drift_wf: dict[str, Any]) -> None:
+    judge = next(s for s in drift_wf["jobs"]["check"]["steps"] if s.get("id") == "judge")
+    assert "python -m src.drift --log" in judge["run"], "the schedule must run the same CLI a developer runs"
+    assert "${{" not in run_text(drift_wf["jobs"]["check"]), "expressions in run: are template injection; use env:"
