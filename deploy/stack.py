@@ -90,7 +90,14 @@ def effective_mode(cfg: StackSettings) -> str:
     return "stable" if cfg.mode == "canary" and cfg.canary_percent == 0 else cfg.mode
 
 
-def _wait(url: str, proc: subprocess.Popen | None, timeout: float = 30.0, expect: dict | None = None) -> None:
+# A failure to start is seen at once (the process exits); this bound only catches a hang, so it is
+# generous: a service needs ~2 s of CPU to import and load, much longer on a machine at load 14.
+STARTUP_TIMEOUT_S = 120.0
+
+
+def _wait(
+    url: str, proc: subprocess.Popen | None, timeout: float = STARTUP_TIMEOUT_S, expect: dict | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
