@@ -40,12 +40,13 @@ test: venv ## every gate, cheapest first, stopping at the first red surface
 	  $(MAKE) --no-print-directory data && $(MAKE) --no-print-directory model && \
 	  $(MAKE) --no-print-directory deploy
 
-lint: venv ## ruff lint + format; hadolint (Dockerfile); compose spec (compose.yaml); actionlint (workflows)
+lint: venv ## ruff lint + format; hadolint (Dockerfile); compose spec (compose.yaml); actionlint + zizmor (workflows)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 	$(VENV)/bin/actionlint $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
+	$(VENV)/bin/zizmor --offline --quiet .github/workflows/
 
 unit: venv ## tests/unit: the code (features, metrics, training, artifacts, the API as a real process)
 	$(PYTEST) tests/unit
