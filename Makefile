@@ -46,7 +46,7 @@ lint: venv ## ruff lint + format; hadolint (Dockerfile); compose spec (compose.y
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 	$(VENV)/bin/actionlint $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
-	$(VENV)/bin/zizmor --offline --no-progress .github/workflows
+	$(VENV)/bin/zizmor --offline --quiet .github/workflows/
 
 unit: venv ## tests/unit: the code (features, metrics, training, artifacts, the API as a real process)
 	$(PYTEST) tests/unit
@@ -117,6 +117,23 @@ ci: venv ## run CI's gates job here, in ci.yml's order, and print its summary ta
 .PHONY: config-doc
 config-doc: venv ## regenerate docs/configuration.md from the settings classes
 	@$(PY) -m tools.config_doc
+
+# docker compose (README "Docker"): the same topology in containers. `make container` needs a Docker engine.
+COMPOSE_VARS := STABLE_DIR CANDIDATE_DIR NGINX_MODE COMPOSE_PROJECT_NAME CHURN_IMAGE
+export $(COMPOSE_VARS)
+
+.PHONY: compose-up compose-set compose-down container
+compose-up: venv ## check the artifact folders, build the image once (commit + AUC labels), start compose (MODE, BUILD=no, ...)
+	@NGINX_MODE=$(or $(MODE),$(NGINX_MODE)) $(PY) -m deploy.compose up $(if $(filter no,$(BUILD)),--no-build)
+
+compose-set: venv ## switch compose's stage in place, no request dropped: make compose-set MODE=canary CANARY_PERCENT=25
+	@$(PY) -m deploy.compose set $(if $(MODE),--mode $(MODE)) $(if $(CANARY_PERCENT),--percent $(CANARY_PERCENT))
+
+compose-down: venv ## stop and remove what compose-up started
+	@$(PY) -m deploy.compose down
+
+container: venv ## tests/container: the image and compose on a real Docker engine (not part of make test)
+	$(PYTEST) tests/container
 
 .PHONY: drift
 drift: venv ## recent predictions vs the training snapshot (PSI per input): make drift LOG=path

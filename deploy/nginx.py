@@ -22,6 +22,23 @@ from src.config import ROOT
 TEMPLATES = ROOT / "nginx"
 MODES = ("stable", "shadow", "canary")
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+_PERCENT = re.compile(r"[0-9]+")
+
+
+def stage(mode: str, percent: int | str) -> tuple[str, int]:
+    """Validate a requested stage; returns (the stage nginx should serve, the canary percent).
+
+    The one judge of MODE and CANARY_PERCENT for the local stack and for compose
+    (nginx/render-stage.sh applies the same rules inside the container, and a
+    unit test holds the two to the same verdicts). A canary at 0 % is the stable
+    stage: nginx refuses "0%" in split_clients and would not start.
+    """
+    if mode not in MODES:
+        raise ValueError(f"MODE must be one of {', '.join(MODES)}, not {mode!r}")
+    if not _PERCENT.fullmatch(str(percent)) or int(percent) > 100:
+        raise ValueError(f"CANARY_PERCENT must be a whole number 0..100, not {str(percent)!r}")
+    number = int(percent)
+    return ("stable" if mode == "canary" and number == 0 else mode), number
 
 
 def envsubst(text: str, values: dict[str, str]) -> str:

@@ -55,10 +55,7 @@ class StackSettings(BaseSettings):
     candidate_env: dict[str, str] = Field(default_factory=dict, description="extra environment for the candidate")
 
     def check(self) -> None:
-        if self.mode not in nginx.MODES:
-            raise ValueError(f"MODE must be one of {', '.join(nginx.MODES)}, not {self.mode!r}")
-        if not 0 <= self.canary_percent <= 100:
-            raise ValueError(f"CANARY_PERCENT must be 0..100, not {self.canary_percent}")
+        nginx.stage(self.mode, self.canary_percent)
         for name, path in (("STABLE_MODEL", self.stable_model), ("CANDIDATE_MODEL", self.candidate_model)):
             if not path.is_file():
                 raise ValueError(f"{name}={path}: no such artifact (run `make run` to produce one)")
@@ -87,7 +84,7 @@ def template_values(cfg: StackSettings) -> dict[str, str]:
 
 
 def effective_mode(cfg: StackSettings) -> str:
-    return "stable" if cfg.mode == "canary" and cfg.canary_percent == 0 else cfg.mode
+    return nginx.stage(cfg.mode, cfg.canary_percent)[0]
 
 
 # A failure to start is seen at once (the process exits); this bound only catches a hang, so it is

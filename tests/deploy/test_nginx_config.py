@@ -54,13 +54,18 @@ def test_compose_gives_nginx_every_template_variable_and_mounts_real_files() -> 
     for mode in nginx.MODES:
         missing = nginx.template_variables(mode) - env.keys()
         assert not missing, f"compose's nginx lacks {sorted(missing)} for the {mode} stage: envsubst would leave them"
-    for mount in services["nginx"]["volumes"]:
-        source = mount.rsplit(":", 2)[0]
-        for mode in nginx.MODES:
-            path = ROOT / source.replace("${NGINX_MODE:-shadow}", mode)
-            assert path.is_file(), f"compose mounts {path.relative_to(ROOT)} (NGINX_MODE={mode}), which does not exist"
+    [templates] = services["nginx"]["volumes"]
+    mounted = ROOT / templates["source"]
+    for mode in nginx.MODES:
+        path = mounted / f"{mode}.conf.template"
+        assert path.is_file(), f"compose mounts {templates['source']}, which has no {path.name} (NGINX_MODE={mode})"
+    assert services["nginx"]["entrypoint"][0] == f"{templates['target']}/render-stage.sh", (
+        "nginx must start through render-stage.sh, which picks the stage from the mounted templates"
+    )
     assert services["stable"]["environment"]["MODEL_VARIANT"] == "stable"
     assert services["candidate"]["environment"]["MODEL_VARIANT"] == "candidate"
     for name in ("stable", "candidate"):
         assert services["nginx"]["depends_on"][name]["condition"] == "service_healthy"
-        assert all(v.endswith(":ro") for v in services[name]["volumes"]), f"{name}'s artifact must be read-only"
+        for mount in services[name]["volumes"]:
+            assert mount["read_only"] is True, f"{name}'s artifact must be read-only"
+            assert mount["bind"]["create_host_path"] is False, f"Docker would invent an empty {name} artifact folder"

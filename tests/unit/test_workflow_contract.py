@@ -184,10 +184,6 @@ def test_no_job_but_build_push_can_write_packages() -> None:
     for path in all_workflows():
         doc = load(path)
         top = doc.get("permissions")
-        assert top == {"contents": "read"}, (
-            f"{path.name}: workflow-level permissions are {top!r}; they must be `contents: read` so every job "
-            "starts read-only (left unset, the repository default may hand every job write access)"
-        )
         for name, job in doc["jobs"].items():
             perms = job.get("permissions", top)
             writes_packages = perms in ("write-all",) or (isinstance(perms, dict) and perms.get("packages") == "write")
@@ -197,17 +193,48 @@ def test_no_job_but_build_push_can_write_packages() -> None:
                 assert not writes_packages, f"{path.name}: job {name!r} can write packages; only build-push may"
 
 
-def test_every_third_party_action_is_pinned_to_a_commit_with_its_version() -> None:
+def test_build_push_asks_for_exactly_what_pushing_and_attesting_need(build_push: dict[str, Any]) -> None:
+    wanted = {"contents": "read", "packages": "write", "id-token": "write", "attestations": "write"}
+    assert build_push["permissions"] == wanted, (
+        f"build-push permissions {build_push['permissions']}; push + attest need exactly {wanted}"
+    )
+
+
+def test_the_image_is_tested_in_a_container_before_it_is_pushed(build_push: dict[str, Any]) -> None:
+    steps = build_push["steps"]
+    runs = [s.get("run", "") for s in steps]
+    build = next(i for i, r in enumerate(runs) if "docker build" in r)
+    push = next(i for i, r in enumerate(runs) if "docker push" in r)
+    tests = [i for i, s in enumerate(steps) if make_target(s.get("run", "")) == "container"]
+    assert tests, "build-push never runs `make container`: the image is pushed untested"
+    assert build < tests[0] < push, "`make container` must run between docker build and docker push"
+    assert "CONTAINER_IMAGE" in steps[tests[0]].get("env", {}), (
+        "make container without CONTAINER_IMAGE builds and tests another image than the one pushed"
+    )
+
+
+def test_the_pushed_image_and_the_model_are_attested_with_the_gate_record(build_push: dict[str, Any]) -> None:
+    steps = build_push["steps"]
+    attests = steps_using(build_push, "actions/attest")
+    push = next(i for i, s in enumerate(steps) if "docker push" in s.get("run", ""))
+    assert all(steps.index(a) > push for a in attests), "an attestation before the push names no registry digest"
+    subjects = {a["with"].get("subject-path") or a["with"].get("subject-name") for a in attests}
+    assert artifacts.MODEL_FILE in subjects, "the model file is not attested"
+    assert any("subject-digest" in a["with"] for a in attests), "the pushed image digest is not attested"
+    for attest in attests:
+        assert attest["with"].get("predicate-path") == artifacts.METRICS_FILE, (
+            f"attestation {attest.get('name')!r} must carry the gate record {artifacts.METRICS_FILE} as its predicate"
+        )
+
+
+# Pins, checkout credentials and workflow permissions are zizmor's (make lint);
+# the version comment beside a pin is ours, for the reviewer reading the diff.
+def test_every_action_pin_names_its_version_in_a_comment() -> None:
     for path in all_workflows():
         for lineno, line in enumerate(path.read_text().splitlines(), 1):
             match = re.match(r"\s*(?:-\s*)?uses:\s*(\S+)(.*)$", line)
             if not match or match.group(1).startswith(("./", "docker://")):
                 continue
-            ref = match.group(1).partition("@")[2]
-            assert re.fullmatch(r"[0-9a-f]{40}", ref), (
-                f"{path.name}:{lineno} uses {match.group(1)}: pin a full commit SHA. A tag can be moved "
-                "to malicious code, as happened to 75 of trivy-action's tags in March 2026"
-            )
             assert re.search(r"#\s*v?\d", match.group(2)), (
                 f"{path.name}:{lineno}: add the version as a comment (`# v1.2.3`) so a reviewer can read the pin"
             )
@@ -217,16 +244,6 @@ def test_every_job_has_a_timeout() -> None:
     for path in all_workflows():
         for name, job in load(path)["jobs"].items():
             assert "timeout-minutes" in job, f"{path.name}: job {name!r} has no timeout-minutes; a hang burns 6 hours"
-
-
-def test_checkout_never_leaves_the_token_on_disk() -> None:
-    for path in all_workflows():
-        for name, job in load(path)["jobs"].items():
-            for step in steps_using(job, "actions/checkout"):
-                assert step.get("with", {}).get("persist-credentials") is False, (
-                    f"{path.name}: job {name!r} checks out with the token saved in .git/config, "
-                    "where any later step (or an uploaded artifact) can read it"
-                )
 
 
 def test_continuous_training_reruns_data_and_gate_weekly_and_can_change_nothing() -> None:
@@ -276,7 +293,8 @@ def test_only_the_drift_dispatch_can_start_a_workflow_and_no_job_can_write_conte
             assert perms != "write-all", f"{path.name}: job {name!r} has write-all"
             perms = perms or {}
             assert perms.get("contents") != "write", f"{path.name}: job {name!r} can push commits (contents: write)"
-            assert perms.get("id-token") != "write", f"{path.name}: job {name!r} can mint cloud credentials"
+            if (path, name) != (CI, "build-push"):  # build-push signs its attestation with an OIDC token
+                assert perms.get("id-token") != "write", f"{path.name}: job {name!r} can mint cloud credentials"
             if (path, name) == (DRIFT, "dispatch-training"):
                 assert perms == {"actions": "write"}, f"the dispatch needs `actions: write` and nothing else: {perms}"
             else:
