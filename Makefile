@@ -58,11 +58,13 @@ model: venv ## tests/model: the gate stage (src/gate.py) trains once and judges;
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-system-deps: ## install the system packages the tests need (nginx), if missing
+system-deps: ## install the system packages the tests need (nginx; prometheus with promtool), if missing
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx; }
+	@command -v promtool >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
 
-deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout as real processes (needs nginx)
+deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout as real processes; the k8s export
 	$(PYTEST) tests/deploy
 
 # The local stack (README "The local stack"): make stack-up MODE=canary CANARY_PERCENT=5 ...

@@ -16,6 +16,7 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
 from app.settings import ServiceSettings
+from deploy.export import ExportSettings
 from deploy.faulty import FaultSettings
 from deploy.rollout import RolloutSettings
 from deploy.stack import StackSettings
@@ -28,6 +29,7 @@ CLASSES: tuple[tuple[type[BaseSettings], str], ...] = (
     (StackSettings, "deploy/stack.py"),
     (RolloutSettings, "deploy/rollout.py"),
     (FaultSettings, "deploy/faulty.py"),
+    (ExportSettings, "deploy/export.py"),
 )
 
 
