@@ -69,7 +69,7 @@ deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout 
 
 # The local stack (README "The local stack"): make stack-up MODE=canary CANARY_PERCENT=5 ...
 STACK_VARS := MODE CANARY_PERCENT CANARY_STICKY STABLE_MODEL CANDIDATE_MODEL STACK_PORT STABLE_PORT CANDIDATE_PORT \
-	SHADOW_TIMEOUT STACK_DIR
+	SHADOW_TIMEOUT STACK_DIR PROMETHEUS_PORT
 export $(STACK_VARS)
 
 ROLLOUT_VARS := ROLLOUT_STEPS ROLLOUT_WINDOW_REQUESTS ROLLOUT_MAX_REQUESTS ROLLOUT_MIN_REQUESTS \
@@ -77,7 +77,7 @@ ROLLOUT_VARS := ROLLOUT_STEPS ROLLOUT_WINDOW_REQUESTS ROLLOUT_MAX_REQUESTS ROLLO
 export $(ROLLOUT_VARS)
 
 .PHONY: system-deps deploy stack-up stack-set stack-status stack-down rollout
-stack-up: venv ## start stable + candidate + nginx on 127.0.0.1:STACK_PORT (MODE, CANARY_PERCENT, STABLE_MODEL, ...)
+stack-up: venv ## start stable + candidate + nginx (+ Prometheus) on 127.0.0.1:STACK_PORT (MODE, CANARY_PERCENT, STABLE_MODEL, ...)
 	@$(PY) -m deploy.stack up
 
 stack-set: venv ## switch the running stack's stage: make stack-set MODE=canary CANARY_PERCENT=25

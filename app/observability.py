@@ -53,6 +53,19 @@ class Metrics:
             registry=self.registry,
         )
 
+    def start_at_zero(self, variant: str, endpoints: tuple[str, ...]) -> None:
+        """Export the series canary analysis reads at 0 from startup, before the first request.
+
+        Prometheus's increase() needs a sample before a counter's first rise: a
+        series born at 140 between two scrapes reads as no requests at all
+        (measured 2026-11-23: a 300-request burst through a fresh stack gave the
+        PromQL checks no sample), and a candidate's first 500s would go uncounted.
+        """
+        for endpoint in endpoints:
+            for status in ("200", "500"):
+                self.requests.labels(variant, endpoint, status)
+            self.latency.labels(variant, endpoint)
+
 
 def configure_logging(stream: TextIO | None = None) -> None:
     """JSON lines, one per event, flushed per line so `tail -f` and log shippers see them live.

@@ -273,3 +273,9 @@ def test_promtool_rule_tests_judge_healthy_failing_idle_and_slow_canaries(tmp_pa
     assert result.returncode == 0, (
         f"the PromQL checks judged a synthetic canary wrongly:\n{result.stdout}{result.stderr}"
     )
+
+
+def test_the_checked_in_prometheus_config_is_valid() -> None:
+    """prometheus/prometheus.yml: compose mounts it, `make stack-up` renders it."""
+    result = _run(_tool("promtool"), "check", "config", str(ROOT / "prometheus" / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
