@@ -9,9 +9,11 @@ http://127.0.0.1:PROMETHEUS_PORT while a rollout runs.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -71,3 +73,30 @@ def wait_scraping(url: str, targets: int, proc: subprocess.Popen, timeout: float
             pass
         time.sleep(0.2)
     raise TimeoutError(f"prometheus at {url} did not scrape {targets} targets in {timeout} s")
+
+
+def wait_fresh(url: str, after: float, timeout: float = 15.0) -> None:
+    """Until every target's last scrape started after the wall-clock time `after` (a window's end)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            active = httpx.get(f"{url}/api/v1/targets", timeout=2.0).json()["data"]["activeTargets"]
+            if active and all(_epoch(t["lastScrape"]) > after for t in active):
+                return
+        except (httpx.TransportError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"prometheus at {url} scraped nothing new in {timeout} s")
+
+
+def _epoch(stamp: str) -> float:
+    """Prometheus's RFC 3339 time (nanoseconds, "Z") as seconds since the epoch; Python reads 6 digits."""
+    return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", stamp)).timestamp()
+
+
+def query(url: str, expr: str, at: float) -> float | None:
+    """One instant query's single value, or None when it returns no sample (no evidence)."""
+    response = httpx.get(f"{url}/api/v1/query", params={"query": expr, "time": f"{at:.3f}"}, timeout=5.0)
+    response.raise_for_status()
+    result = response.json()["data"]["result"]
+    return float(result[0]["value"][1]) if result else None

@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,6 +58,9 @@ class RolloutSettings(BaseSettings):
     )
     traffic: str = Field("replay", description="replay: drive snapshot customers; none: judge real traffic only")
     skip_shadow: bool = Field(False, description="go straight to the canary steps")
+    analysis: str = Field(
+        "logs", description="prometheus: success and p99 judged by the cluster's PromQL too (deploy/prom_judge.py)"
+    )
 
     @field_validator("steps", mode="before")
     @classmethod
@@ -71,6 +74,10 @@ class RolloutSettings(BaseSettings):
             raise ValueError("the last canary step must be 100 %: promotion follows it")
         if self.traffic not in ("replay", "none"):
             raise ValueError(f"traffic must be 'replay' or 'none', not {self.traffic!r}")
+        if self.analysis not in ("logs", "prometheus"):
+            raise ValueError(f"analysis must be 'logs' or 'prometheus', not {self.analysis!r}")
+        if self.analysis not in ("logs", "prometheus"):
+            raise ValueError(f"analysis must be 'logs' or 'prometheus', not {self.analysis!r}")
 
 
 @dataclass
@@ -86,6 +93,8 @@ class StepResult:
     churn_bound: float
     verdict: str
     reason: str = ""
+    log_verdict: str | None = None  # with analysis=prometheus: what each engine said on this window
+    prometheus: dict[str, Any] | None = None
 
 
 class RolloutFailed(Exception):
@@ -100,6 +109,7 @@ class Rollout:
     out: Callable[[str], None] = print
     results: list[StepResult] = field(default_factory=list)
     reference_p99_ms: float | None = None
+    started: float = field(default_factory=time.time)
 
     def window(self, stage: str) -> tuple[VariantWindow, VariantWindow, int]:
         """Drive (or wait for) traffic until the candidate has enough requests to judge."""
@@ -178,11 +188,38 @@ class Rollout:
 
     def step(self, stage: str, percent: int | None = None) -> None:
         self.stack.set_stage("shadow" if stage == "shadow" else "canary", percent)
+        opened = time.time()
         result = self.judge(stage, *self.window(stage))
+        if self.cfg.analysis == "prometheus":
+            result = self.prometheus_verdict(result, opened)
         self.results.append(result)
         self.out(_row(result))
+        if result.prometheus is not None:
+            self.out(_prometheus_row(result))
         if result.verdict != "pass":
             raise RolloutFailed(f"{stage}: {result.reason}")
+
+    def prometheus_verdict(self, result: StepResult, opened: float) -> StepResult:
+        """Success and p99 from the PromQL checks; PSI and churn share stay log-based. Both verdicts kept."""
+        from deploy import prom_judge  # only with ROLLOUT_ANALYSIS=prometheus
+
+        for _ in range(self.cfg.inconclusive_retries + 1):
+            verdict = prom_judge.judge(self.stack.cfg.prometheus_url, self.cfg, opened, self.started)
+            if verdict.verdict != "inconclusive":
+                break
+            time.sleep(self.cfg.inconclusive_wait_s)
+        problems = prom_judge.other_log_problems(result.reason)
+        if verdict.verdict == "inconclusive":
+            problems.insert(0, f"inconclusive: {verdict.reason}")
+        elif verdict.reason:
+            problems.insert(0, verdict.reason)
+        return replace(
+            result,
+            verdict="fail" if problems else "pass",
+            reason="; ".join(problems),
+            log_verdict=result.verdict,
+            prometheus=asdict(verdict),
+        )
 
 
 HEADER = (
@@ -195,6 +232,20 @@ def _row(r: StepResult) -> str:
     return (
         f"{r.stage:<12}{r.requests:>9}{r.candidate_requests:>7}{r.success_rate:>8.1%} {r.candidate_p99_ms:>7.1f}"
         f"{r.p99_bound_ms:>8.1f}{psi:>7}{r.churn_shift:>9.3f}  {r.verdict}{' (' + r.reason + ')' if r.reason else ''}"
+    )
+
+
+def _prometheus_row(r: StepResult) -> str:
+    """The PromQL engine's figures under the log-based row, and what the logs alone would have said."""
+    p = r.prometheus or {}
+
+    def fmt(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    return (
+        f"{'  promql':<12}{fmt(p.get('candidate_requests'), '.0f'):>16}{fmt(p.get('success_rate'), '.1%'):>9}"
+        f" {fmt(p.get('candidate_p99_ms'), '.1f'):>7}{fmt(p.get('p99_bound_ms'), '.1f'):>8}"
+        f"  {p.get('verdict')} (logs alone: {r.log_verdict})"
     )
 
 

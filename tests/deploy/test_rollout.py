@@ -76,6 +76,7 @@ def stack_cfg(stable_dir: Path, tmp_path: Path) -> Iterator[StackSettings]:
         port=free_port(),
         stable_port=free_port(),
         candidate_port=free_port(),
+        prometheus_port=free_port(),
         stack_dir=tmp_path / "stack",
     )
     yield cfg
@@ -195,6 +196,7 @@ def test_sigterm_mid_rollout_leaves_traffic_on_stable_and_the_stack_stoppable(
         "STACK_PORT": str(stack_cfg.port),
         "STABLE_PORT": str(stack_cfg.stable_port),
         "CANDIDATE_PORT": str(stack_cfg.candidate_port),
+        "PROMETHEUS_PORT": str(stack_cfg.prometheus_port),
         "STACK_DIR": str(stack_cfg.stack_dir),
         "PROD_METRICS": str(prod),
         "ROLLOUT_MIN_REQUESTS": "40",
