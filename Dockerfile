@@ -23,6 +23,8 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY src/ src/
 COPY app/ app/
+# deploy/ for the cluster's release checks (python -m deploy.release_checks): Job and webhook, same image
+COPY deploy/ deploy/
 COPY model_candidate.skops /app/model.skops
 COPY metrics.json /app/metrics.json
 

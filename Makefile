@@ -59,24 +59,26 @@ model: venv ## tests/model: the gate stage (src/gate.py) trains once and judges;
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-system-deps: ## install the system packages the tests need (nginx), if missing
+system-deps: ## install the system packages the tests need (nginx; prometheus with promtool), if missing
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx; }
+	@command -v promtool >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
 
-deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout as real processes (needs nginx)
+deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout as real processes; the k8s export
 	$(PYTEST) tests/deploy
 
 # The local stack (README "The local stack"): make stack-up MODE=canary CANARY_PERCENT=5 ...
 STACK_VARS := MODE CANARY_PERCENT CANARY_STICKY STABLE_MODEL CANDIDATE_MODEL STACK_PORT STABLE_PORT CANDIDATE_PORT \
-	SHADOW_TIMEOUT STACK_DIR
+	SHADOW_TIMEOUT STACK_DIR PROMETHEUS_PORT
 export $(STACK_VARS)
 
 ROLLOUT_VARS := ROLLOUT_STEPS ROLLOUT_WINDOW_REQUESTS ROLLOUT_MAX_REQUESTS ROLLOUT_MIN_REQUESTS \
-	ROLLOUT_INCONCLUSIVE_RETRIES ROLLOUT_INCONCLUSIVE_WAIT_S ROLLOUT_TRAFFIC PROD_METRICS CHURN_DATA
+	ROLLOUT_INCONCLUSIVE_RETRIES ROLLOUT_INCONCLUSIVE_WAIT_S ROLLOUT_TRAFFIC ROLLOUT_ANALYSIS PROD_METRICS CHURN_DATA
 export $(ROLLOUT_VARS)
 
 .PHONY: system-deps deploy stack-up stack-set stack-status stack-down rollout
-stack-up: venv ## start stable + candidate + nginx on 127.0.0.1:STACK_PORT (MODE, CANARY_PERCENT, STABLE_MODEL, ...)
+stack-up: venv ## start stable + candidate + nginx (+ Prometheus) on 127.0.0.1:STACK_PORT (MODE, CANARY_PERCENT, STABLE_MODEL, ...)
 	@$(PY) -m deploy.stack up
 
 stack-set: venv ## switch the running stack's stage: make stack-set MODE=canary CANARY_PERCENT=25

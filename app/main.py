@@ -44,6 +44,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             _refuse(str(exc), str(resolved.model_path))
         app.state.settings, app.state.predictor = resolved, predictor
         log_event("model_loaded", variant=resolved.model_variant, model_version=predictor.version)
+        app.state.metrics.start_at_zero(resolved.model_variant, ("/predict", "/predict/batch"))
         yield
 
     app = FastAPI(title="churn-service", version="1.0.0", lifespan=lifespan)

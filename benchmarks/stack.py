@@ -62,6 +62,7 @@ def main() -> int:
                 port=free_port(),
                 stable_port=free_port(),
                 candidate_port=free_port(),
+                prometheus_port=free_port(),
                 stack_dir=Path(tmp),
                 candidate_app="deploy.faulty:app",
                 candidate_env=fault,

@@ -22,7 +22,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -76,6 +76,9 @@ class RolloutSettings(BaseSettings):
         None, description="fault drill: pause the promotion at this step (deploy/promote.py) for drill_pause_s"
     )
     drill_pause_s: float = Field(30.0, description="fault drill: how long the promotion pauses")
+    analysis: str = Field(
+        "logs", description="prometheus: success and p99 judged by the cluster's PromQL too (deploy/prom_judge.py)"
+    )
 
     @field_validator("steps", mode="before")
     @classmethod
@@ -89,6 +92,8 @@ class RolloutSettings(BaseSettings):
             raise ValueError("the last canary step must be 100 %: promotion follows it")
         if self.traffic not in ("replay", "none"):
             raise ValueError(f"traffic must be 'replay' or 'none', not {self.traffic!r}")
+        if self.analysis not in ("logs", "prometheus"):
+            raise ValueError(f"analysis must be 'logs' or 'prometheus', not {self.analysis!r}")
 
 
 @dataclass
@@ -106,6 +111,8 @@ class StepResult:
     churn_bound: float
     verdict: str
     reason: str = ""
+    log_verdict: str | None = None  # with analysis=prometheus: what each engine said on this window
+    prometheus: dict[str, Any] | None = None
 
 
 class RolloutFailed(Exception):
@@ -120,6 +127,7 @@ class Rollout:
     out: Callable[[str], None] = print
     results: list[StepResult] = field(default_factory=list)
     reference_ms: list[float] | None = None  # stable's latencies in the last window where it had enough
+    started: float = field(default_factory=time.time)
 
     def supervise(self, stage: str) -> None:
         """A dying stable or nginx ends the rollout: users must never wait on a dead process."""
@@ -215,11 +223,38 @@ class Rollout:
     def step(self, stage: str, percent: int | None = None) -> None:
         self.stack.set_stage("shadow" if stage == "shadow" else "canary", percent)
         target = self.cfg.shadow_requests if stage == "shadow" else self.cfg.window_requests
+        opened = time.time()
         result = self.judge(stage, *self.window(stage, target))
+        if self.cfg.analysis == "prometheus":
+            result = self.prometheus_verdict(result, opened)
         self.results.append(result)
         self.out(_row(result))
+        if result.prometheus is not None:
+            self.out(_prometheus_row(result))
         if result.verdict != "pass":
             raise RolloutFailed(f"{stage}: {result.reason}")
+
+    def prometheus_verdict(self, result: StepResult, opened: float) -> StepResult:
+        """Success and p99 from the PromQL checks; PSI and churn share stay log-based. Both verdicts kept."""
+        from deploy import prom_judge  # only with ROLLOUT_ANALYSIS=prometheus
+
+        for _ in range(self.cfg.inconclusive_retries + 1):
+            verdict = prom_judge.judge(self.stack.cfg.prometheus_url, self.cfg, opened, self.started)
+            if verdict.verdict != "inconclusive":
+                break
+            time.sleep(self.cfg.inconclusive_wait_s)
+        problems = prom_judge.other_log_problems(result.reason)
+        if verdict.verdict == "inconclusive":
+            problems.insert(0, f"inconclusive: {verdict.reason}")
+        elif verdict.reason:
+            problems.insert(0, verdict.reason)
+        return replace(
+            result,
+            verdict="fail" if problems else "pass",
+            reason="; ".join(problems),
+            log_verdict=result.verdict,
+            prometheus=asdict(verdict),
+        )
 
 
 HEADER = (
@@ -234,6 +269,20 @@ def _row(r: StepResult) -> str:
         f"{r.stage:<12}{r.requests:>9}{r.candidate_requests:>7}{r.success_rate:>8.1%} {r.candidate_p99_ms:>7.1f}"
         f"{r.p99_bound_ms:>8.1f}{r.candidate_tail:>7.1%}{psi:>7}{r.churn_shift:>9.3f}  {r.verdict}"
         f"{' (' + r.reason + ')' if r.reason else ''}"
+    )
+
+
+def _prometheus_row(r: StepResult) -> str:
+    """The PromQL engine's figures under the log-based row, and what the logs alone would have said."""
+    p = r.prometheus or {}
+
+    def fmt(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    return (
+        f"{'  promql':<12}{fmt(p.get('candidate_requests'), '.0f'):>16}{fmt(p.get('success_rate'), '.1%'):>9}"
+        f" {fmt(p.get('candidate_p99_ms'), '.1f'):>7}{fmt(p.get('p99_bound_ms'), '.1f'):>8}"
+        f"  {p.get('verdict')} (logs alone: {r.log_verdict})"
     )
 
 
@@ -292,6 +341,8 @@ def run(
     if candidate.gate is not None:  # the tolerance the candidate's own gate applied
         cfg = cfg.model_copy(update={"regression_tolerance": candidate.gate.regression_tolerance})
     cfg.check()
+    if cfg.analysis == "prometheus" and not stack_cfg.prometheus:
+        raise ValueError("ROLLOUT_ANALYSIS=prometheus needs the stack's Prometheus: unset PROMETHEUS=false")
     snapshot = snapshot or config.settings().churn_data
     verify_measured(stack_cfg.candidate_model, candidate, cfg.gate_data or snapshot)
     allowed, why = ratchet_allows(candidate, prod_path, cfg.regression_tolerance)

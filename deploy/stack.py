@@ -26,7 +26,7 @@ import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from deploy import nginx
+from deploy import nginx, prometheus
 from src import artifacts, atomic
 from src.config import ROOT
 
@@ -47,6 +47,12 @@ class StackSettings(BaseSettings):
     port: int = Field(8080, alias="STACK_PORT", description="nginx, the stack's front door")
     stable_port: int = Field(8001, description="the stable service")
     candidate_port: int = Field(8002, description="the candidate service")
+    prometheus: bool = Field(
+        True, description="also run Prometheus scraping both services (false: a lighter stack, log analysis only)"
+    )
+    prometheus_port: int = Field(
+        9090, description="Prometheus, scraping both services every second (deploy/prometheus.py)"
+    )
     shadow_timeout: str = Field("1s", description="how long nginx waits for a mirrored request")
     stack_dir: Path = Field(ROOT / ".stack", description="rendered config, pids, logs, rollout.json")
     candidate_app: str = Field(
@@ -65,6 +71,10 @@ class StackSettings(BaseSettings):
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{HOST}:{self.prometheus_port}"
 
     def service_url(self, variant: str) -> str:
         return f"http://{HOST}:{self.stable_port if variant == 'stable' else self.candidate_port}"
@@ -130,9 +140,13 @@ class Stack:
             nginx.render(effective_mode(cfg), template_values(cfg), cfg.stack_dir / "conf.d")
             nginx.check(conf)
             self.procs["nginx"] = nginx.start(conf, cfg.stack_dir / "nginx.log")
+            if cfg.prometheus:
+                self.procs["prometheus"] = self._prometheus()
             self._save()
             for variant in ("stable", "candidate"):
                 _wait(f"{cfg.service_url(variant)}/health", self.procs[variant])
+            if cfg.prometheus:
+                prometheus.wait_scraping(cfg.prometheus_url, 2, self.procs["prometheus"])
             _wait(f"{cfg.url}/stage", self.procs["nginx"], expect={"mode": effective_mode(cfg)})
         except BaseException:
             self.down()
@@ -152,6 +166,13 @@ class Stack:
             return subprocess.Popen(
                 cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
+
+    def _prometheus(self) -> subprocess.Popen:
+        cfg = self.cfg
+        targets = {v: cfg.service_url(v).removeprefix("http://") for v in ("stable", "candidate")}
+        config = prometheus.render(targets, cfg.stack_dir)
+        address = f"{HOST}:{cfg.prometheus_port}"
+        return prometheus.start(config, address, cfg.stack_dir / "prometheus-data", cfg.stack_dir / "prometheus.log")
 
     def set_stage(self, mode: str, percent: int | None = None) -> None:
         """Re-render nginx for a new stage and reload it gracefully; returns once nginx serves it."""
@@ -236,7 +257,7 @@ class Stack:
     def down(self) -> None:
         """Stop every process of the stack (nginx gracefully first, each with its whole group), then forget it."""
         pids = {**self._saved_pids(), **{name: proc.pid for name, proc in self.procs.items()}}
-        for name in ("nginx", "candidate", "stable"):
+        for name in ("nginx", "candidate", "stable", "prometheus"):
             if name in pids:
                 _stop_group(pids[name], signal.SIGQUIT if name == "nginx" else signal.SIGTERM, self.procs.get(name))
         self.procs.clear()
@@ -353,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f", {cfg.canary_percent} % to candidate)" if effective_mode(cfg) == "canary" else ")")
             print(f"  stable    {cfg.service_url('stable')}  {cfg.stable_model}")
             print(f"  candidate {cfg.service_url('candidate')}  {cfg.candidate_model}")
+            print(f"  prometheus {cfg.prometheus_url}  (scrapes both every 1 s)")
             print(f"  logs      {cfg.stack_dir}/   stop with: make stack-down")
         elif args.command == "set":
             stack = Stack.attach(cfg.stack_dir)

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings
 
 from app.settings import ServiceSettings
 from deploy.compose import ComposeSettings
+from deploy.export import ExportSettings
 from deploy.faulty import FaultSettings
 from deploy.rollout import RolloutSettings
 from deploy.stack import StackSettings
@@ -30,6 +31,7 @@ CLASSES: tuple[tuple[type[BaseSettings], str], ...] = (
     (RolloutSettings, "deploy/rollout.py"),
     (FaultSettings, "deploy/faulty.py"),
     (ComposeSettings, "deploy/compose.py"),
+    (ExportSettings, "deploy/export.py"),
 )
 
 

@@ -35,6 +35,8 @@ def make_stack(small_artifact: Path, tmp_path: Path) -> Iterator[MakeStack]:
             port=free_port(),
             stable_port=free_port(),
             candidate_port=free_port(),
+            prometheus_port=free_port(),
+            prometheus=False,  # a stack that needs Prometheus asks for it: make_stack(prometheus=True)
             stack_dir=tmp_path / f"stack{len(started)}",
         )
         stack = Stack(cfg.model_copy(update=overrides))

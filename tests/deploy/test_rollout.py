@@ -84,6 +84,8 @@ def stack_cfg(stable_dir: Path, tmp_path: Path) -> Iterator[StackSettings]:
         port=free_port(),
         stable_port=free_port(),
         candidate_port=free_port(),
+        prometheus_port=free_port(),
+        prometheus=False,  # the log analysis judges these rollouts; tests/deploy/test_two_engines.py adds PromQL
         stack_dir=tmp_path / "stack",
     )
     yield cfg
@@ -215,6 +217,8 @@ def _env(stack_cfg: StackSettings, candidate: Path, prod: Path, **extra: str) ->
         "STACK_PORT": str(stack_cfg.port),
         "STABLE_PORT": str(stack_cfg.stable_port),
         "CANDIDATE_PORT": str(stack_cfg.candidate_port),
+        "PROMETHEUS_PORT": str(stack_cfg.prometheus_port),
+        "PROMETHEUS": "false",
         "STACK_DIR": str(stack_cfg.stack_dir),
         "PROD_METRICS": str(prod),
         "ROLLOUT_MIN_REQUESTS": "40",
