@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from src import artifacts, record, schema
 from src.config import ROOT
@@ -58,12 +60,12 @@ def test_the_image_command_serves_the_gated_model(server: str, small_artifact: P
     assert 0.0 < response.json()["churn_probability"] < 1.0
 
 
-def _startup(model_path: Path) -> subprocess.CompletedProcess[str]:
+def _startup(model_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     port = free_port()
     return subprocess.run(
         [*_local(image_command(), port)],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "MODEL_PATH": str(model_path)},
+        env={"PATH": "/usr/bin:/bin", "MODEL_PATH": str(model_path), **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -79,7 +81,60 @@ def _failure_line(result: subprocess.CompletedProcess[str]) -> dict:
 def test_missing_artifact_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
     result = _startup(tmp_path / "nowhere.skops")
     assert result.returncode != 0, "a service without its model must not start"
-    assert "no model artifact" in _failure_line(result)["reason"]
+    reason = _failure_line(result)["reason"]
+    assert "no model artifact" in reason
+    assert "run `make model`" in reason, f"the refusal should name the next step: {reason}"
+
+
+def test_missing_artifact_after_a_failed_gate_run_points_to_the_report(tmp_path: Path, small_artifact: Path) -> None:
+    (tmp_path / artifacts.REJECTED_DIR).mkdir()
+    shutil.copy(small_artifact / artifacts.METRICS_FILE, tmp_path / artifacts.REJECTED_DIR / artifacts.METRICS_FILE)
+    result = _startup(tmp_path / artifacts.MODEL_FILE)
+    assert result.returncode != 0
+    reason = _failure_line(result)["reason"]
+    assert "the last gate run failed" in reason, reason
+    assert "`make report`" in reason, f"the refusal should point to the report of the failed run: {reason}"
+
+
+def _model_on_three_columns(folder: Path, small_artifact: Path) -> Path:
+    """A model that loads (skops, trusted types only) and passes every record check, but was fitted on 3 columns."""
+    rng = np.random.default_rng(0)
+    model = LogisticRegression().fit(rng.normal(size=(50, 3)), rng.integers(0, 2, size=50))
+    target = folder / artifacts.MODEL_FILE
+    artifacts.stage_model(model, target).replace(target)
+    rec = record.read(small_artifact / artifacts.METRICS_FILE).model_copy(
+        update={"model_sha256": artifacts.sha256_file(target)}
+    )
+    record.write(rec, folder / artifacts.METRICS_FILE)
+    return target
+
+
+def test_a_model_that_loads_but_cannot_score_never_starts(tmp_path: Path, small_artifact: Path) -> None:
+    model = _model_on_three_columns(tmp_path, small_artifact)
+    assert artifacts.verify(model, require_gate=True), "the model must pass the artifact checks to mean anything"
+    result = _startup(model)
+    assert result.returncode != 0, "a model that cannot score the example customer must not serve (500s)"
+    reason = _failure_line(result)["reason"]
+    assert "cannot score the contract's example customer" in reason, reason
+    assert "features" in reason, f"the reason should carry the model's own error: {reason}"
+
+
+def test_a_record_with_a_numeric_model_version_never_starts(tmp_path: Path, small_artifact: Path) -> None:
+    shutil.copy(small_artifact / artifacts.MODEL_FILE, tmp_path / artifacts.MODEL_FILE)
+    raw = json.loads((small_artifact / artifacts.METRICS_FILE).read_text())
+    raw["model_version"] = 123
+    (tmp_path / artifacts.METRICS_FILE).write_text(json.dumps(raw))
+    result = _startup(tmp_path / artifacts.MODEL_FILE)
+    assert result.returncode != 0
+    assert "model_version" in _failure_line(result)["reason"]
+
+
+def test_a_model_version_with_cr_lf_never_starts(small_artifact: Path) -> None:
+    result = _startup(small_artifact / artifacts.MODEL_FILE, MODEL_VERSION="v1\r\nX-Injected: 1")
+    assert result.returncode != 0, "CR/LF in MODEL_VERSION would split the X-Model-Version header"
+    reason = _failure_line(result)["reason"]
+    assert "invalid service setting" in reason, reason
+    assert "model_version" in reason, reason
 
 
 def test_an_artifact_that_failed_the_gate_is_never_served(tmp_path: Path, small_artifact: Path) -> None:
