@@ -38,7 +38,7 @@ serve: venv ## serve the gated model_candidate.skops on HOST:PORT (default 127.0
 	  if test -f rejected/metrics.json; then echo '$(GATE_FAILED)' >&2; else echo '$(NO_MODEL)' >&2; fi; exit 1; }
 	$(info serving the gated model on http://$(HOST):$(PORT)  (Ctrl-C stops it). Try:)
 	$(info   curl -s http://$(HOST):$(PORT)/predict -H 'Content-Type: application/json' -d '$(EXAMPLE)')
-	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --http app.server:BoundedHttpToolsProtocol
 
 test: venv ## every gate, cheapest first, stopping at the first red surface
 	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
