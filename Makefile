@@ -108,6 +108,7 @@ bench: venv ## print timing and quality figures (not a test; the HTTP part needs
 	$(PY) -m benchmarks.pipeline
 	$(PY) -m benchmarks.service
 	$(PY) -m benchmarks.stack
+	$(PY) -m benchmarks.hostile
 
 clean: ## remove the venv, caches and local artifacts
 	rm -rf $(VENV) .pytest_cache .ruff_cache .stack model_candidate.skops metrics.json rejected

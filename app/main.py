@@ -10,6 +10,7 @@ the /predict path stops it the same way, instead of serving 500s.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,6 +58,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             )
         app.state.settings, app.state.predictor = resolved, predictor
         app.state.batch_model = bounded_batch(resolved.max_batch_size)
+        _freeze_startup_objects()
         log_event("model_loaded", variant=resolved.model_variant, model_version=predictor.version)
         yield
 
@@ -86,6 +88,19 @@ def _next_step(model_path: Path) -> str:
     if rejected.is_file():
         return f": the last gate run failed (its record is {rejected}); `make report` shows which check"
     return ": run `make model` (or `make run`) to train and gate one"
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything loaded so far out of the cyclic garbage collector's reach.
+
+    pandas, scikit-learn and scipy leave ~174,000 tracked objects, and a full
+    collection walks all of them: 214 ms on a 2-core VM at load ~6 (2026-11),
+    triggered by whichever request happens to allocate enough (a large invalid
+    batch did, stalling /health 250 ms). Frozen, a full collection takes
+    microseconds; the startup objects live as long as the process anyway.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _refuse(reason: str, model_path: str) -> NoReturn:
