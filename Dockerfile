@@ -41,4 +41,5 @@ LABEL org.opencontainers.image.title="churn-service" \
       org.opencontainers.image.revision="${REVISION}" \
       io.churn-service.holdout-auc="${HOLDOUT_AUC}"
 
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+# uvicorn is exposed directly here: app.server bounds request heads (httptools has no limit of its own).
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--http", "app.server:BoundedHttpToolsProtocol"]

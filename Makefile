@@ -29,11 +29,16 @@ run: venv ## the gated pipeline: data tests -> train -> quality gate -> metrics 
 	@$(PY) -m src.report
 	@$(MAKE) --no-print-directory serve
 
+NO_MODEL := no gated model at model_candidate.skops: run `make model` (or `make run`) to train and gate one
+GATE_FAILED := no gated model at model_candidate.skops: the last gate run failed (its record is \
+  rejected/metrics.json); `make report` shows which check; fix it, then `make model`
+
 serve: venv ## serve the gated model_candidate.skops on HOST:PORT (default 127.0.0.1:8000)
-	@test -f model_candidate.skops || { echo "no gated model: run 'make run' first" >&2; exit 1; }
+	@test -f model_candidate.skops || { \
+	  if test -f rejected/metrics.json; then echo '$(GATE_FAILED)' >&2; else echo '$(NO_MODEL)' >&2; fi; exit 1; }
 	$(info serving the gated model on http://$(HOST):$(PORT)  (Ctrl-C stops it). Try:)
 	$(info   curl -s http://$(HOST):$(PORT)/predict -H 'Content-Type: application/json' -d '$(EXAMPLE)')
-	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --http app.server:BoundedHttpToolsProtocol
 
 test: venv ## every gate, cheapest first, stopping at the first red surface
 	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
@@ -107,6 +112,7 @@ bench: venv ## print timing and quality figures (not a test; the HTTP part needs
 	$(PY) -m benchmarks.service
 	$(PY) -m benchmarks.stack
 	$(PY) -m benchmarks.drift
+	$(PY) -m benchmarks.hostile
 
 clean: ## remove the venv, caches and local artifacts
 	rm -rf $(VENV) .pytest_cache .ruff_cache .stack model_candidate.skops metrics.json rejected

@@ -6,66 +6,110 @@ checked in `score`, and FastAPI re-validating them cost ~10 % of a request.
 
 from __future__ import annotations
 
-import math
+import json
 import time
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.observability import log_event
 from app.predictor import Predictor
-from app.schemas import Batch, BatchPrediction, Customer, Health, Prediction
+from app.schemas import Batch, BatchPrediction, Customer, Health, Prediction, ValidationProblem
 from app.settings import ServiceSettings
+from app.validation import read_json
+from src import schema
 
 BAD_BODY: dict[int | str, dict[str, Any]] = {
     400: {"description": "the body cannot be decoded as text"},
     413: {"description": "body over MAX_BODY_BYTES"},
+    422: {"model": ValidationProblem, "description": "Validation Error"},
 }
 
+
+def _body(component: str) -> dict[str, Any]:
+    """The request body's place in the OpenAPI document: the endpoints read it themselves (app.validation)."""
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}}
+    return {"requestBody": {"content": content, "required": True}}
+
+
+def request_schemas() -> dict[str, Any]:
+    """The request models as OpenAPI components.
+
+    Batch without maxItems: a batch over MAX_BATCH_SIZE is a 413, and a schema
+    limit would make fuzzers expect a 400/422 for it.
+    """
+    batch = Batch.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**batch.pop("$defs"), "Batch": batch}
+
+
 router = APIRouter()
+
+
+def predictions(predictor: Predictor, variant: str, customers: list[Any]) -> tuple[list[Prediction], list[dict]]:
+    """The scoring path of both endpoints (and of the startup check): validated customers -> predictions."""
+    rows = [c.model_dump() for c in customers]
+    columns = {name: [row[name] for row in rows] for name in Customer.model_fields}
+    probabilities = predictor.churn_probability(columns).tolist()
+    out = [
+        Prediction(
+            customer_id=customer.customer_id,
+            churn_probability=p,
+            prediction=int(p >= predictor.threshold),
+            threshold=predictor.threshold,
+            model_version=predictor.version,
+            variant=variant,
+        )
+        for customer, p in zip(customers, probabilities, strict=True)
+    ]
+    return out, rows
 
 
 def score(request: Request, customers: list[Any]) -> list[Prediction]:
     predictor: Predictor = request.app.state.predictor
     settings: ServiceSettings = request.app.state.settings
     started = time.perf_counter()
-    rows = [c.model_dump() for c in customers]
-    columns = {name: [row[name] for row in rows] for name in Customer.model_fields}
-    probabilities = predictor.churn_probability(columns).tolist()
+    out, rows = predictions(predictor, settings.model_variant, customers)
     latency_ms = round((time.perf_counter() - started) * 1000, 3)
     observe_probability = request.app.state.metrics.probability.labels(settings.model_variant).observe
-    out = []
-    for customer, row, p in zip(customers, rows, probabilities, strict=True):
-        observe_probability(p)
-        prediction = Prediction(
-            customer_id=customer.customer_id,
-            churn_probability=p,
-            prediction=int(p >= predictor.threshold),
-            threshold=predictor.threshold,
-            model_version=predictor.version,
-            variant=settings.model_variant,
-        )
+    for row, prediction in zip(rows, out, strict=True):
+        observe_probability(prediction.churn_probability)
         log_event(
             "prediction",
             request_id=request.state.request_id,
             variant=settings.model_variant,
             model_version=predictor.version,
             **row,
-            churn_probability=p,
+            churn_probability=prediction.churn_probability,
             prediction=prediction.prediction,
             latency_ms=latency_ms,
         )
-        out.append(prediction)
     return out
 
 
-@router.post("/predict", response_model=None, responses={200: {"model": Prediction}, **BAD_BODY})
-async def predict(customer: Customer, request: Request) -> Response:  # type: ignore[valid-type]
+def self_check(predictor: Predictor, settings: ServiceSettings) -> None:
+    """Score the contract's example customer as /predict would; raises whatever stops that.
+
+    A model can load and still be unable to score (fitted on other columns,
+    a version that cannot travel in a header): found here, it stops startup
+    instead of answering every /predict with a 500.
+    """
+    customer = Customer.model_validate_json(json.dumps(schema.EXAMPLE_CUSTOMER))
+    (prediction,), _ = predictions(predictor, settings.model_variant, [customer])
+    if not 0.0 <= prediction.churn_probability <= 1.0:
+        raise ValueError(f"churn probability {prediction.churn_probability} is not in [0, 1]")
+    prediction.model_dump_json()
+    predictor.version.encode("ascii")  # it travels in the X-Model-Version header
+
+
+@router.post(
+    "/predict", response_model=None, responses={200: {"model": Prediction}, **BAD_BODY}, openapi_extra=_body("Customer")
+)
+async def predict(request: Request) -> Response:
     """Churn probability for one customer."""
+    customer = await read_json(request, Customer)
     return Response(score(request, [customer])[0].model_dump_json(), media_type="application/json")
 
 
@@ -77,15 +121,19 @@ async def predict(customer: Customer, request: Request) -> Response:  # type: ig
         **BAD_BODY,
         413: {"description": "more customers than MAX_BATCH_SIZE, or body over MAX_BODY_BYTES"},
     },
+    openapi_extra=_body("Batch"),
 )
-async def predict_batch(batch: Batch, request: Request) -> Response:
+async def predict_batch(request: Request) -> Response:
     """Churn probabilities for up to MAX_BATCH_SIZE customers, scored in one vectorised call."""
     limit = request.app.state.settings.max_batch_size
-    if len(batch.customers) > limit:
-        return JSONResponse(
-            {"detail": f"batch of {len(batch.customers)} customers exceeds the limit of {limit}"},
-            status_code=413,
-        )
+    try:
+        batch = await read_json(request, request.app.state.batch_model)
+    except RequestValidationError as exc:
+        too_long = [e for e in exc.errors() if e["type"] == "too_long" and tuple(e["loc"]) == ("body", "customers")]
+        if not too_long:
+            raise
+        count = too_long[0].get("ctx", {}).get("actual_length") or f"more than {limit}"
+        return JSONResponse({"detail": f"batch of {count} customers exceeds the limit of {limit}"}, status_code=413)
     body = BatchPrediction(predictions=score(request, batch.customers)).model_dump_json()
     return Response(body, media_type="application/json")
 
@@ -106,19 +154,3 @@ async def health(request: Request) -> Health:
 @router.get("/metrics", include_in_schema=False)
 async def prometheus(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN and Infinity are not JSON: echo them back as strings instead of failing with a 500."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 format, made safe for the non-finite numbers it must reject."""
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)

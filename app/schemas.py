@@ -11,9 +11,33 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from src import schema
+
+MIN_KEY_LIMIT = 8
+
+
+def at_most_keys(limit: int) -> Any:
+    """A before-validator refusing an object with more than `limit` keys, with one error.
+
+    `extra="forbid"` reports every unknown key on its own: a 1 MiB object of
+    100,000 keys took 124 ms to validate and 204 ms to list its errors (+130 MB
+    RSS); refused here it costs 42 ms and one error. Measured 2026-11, 2-core VM
+    at load ~6; the check adds ~0.7 us per customer on the valid path.
+    """
+
+    def check(cls: type[BaseModel], data: Any) -> Any:
+        if isinstance(data, dict) and len(data) > limit:
+            raise PydanticCustomError(
+                "too_many_keys",
+                "Object should have at most {limit} keys, not {count}",
+                {"limit": limit, "count": len(data)},
+            )
+        return data
+
+    return model_validator(mode="before")(classmethod(check))  # type: ignore[arg-type]
 
 
 def _number_not_text(value: Any) -> Any:
@@ -49,6 +73,7 @@ Customer: type[BaseModel] = create_model(
         allow_inf_nan=False,
         json_schema_extra={"examples": [schema.EXAMPLE_CUSTOMER]},
     ),
+    __validators__={"_at_most_keys": at_most_keys(max(MIN_KEY_LIMIT, 2 * len(schema.INPUTS)))},
     **{column.name: _field(column) for column in schema.INPUTS},
 )
 
@@ -57,6 +82,35 @@ class Batch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     customers: Annotated[list[Customer], Field(min_length=1)]  # type: ignore[valid-type]
+
+    _at_most_keys = at_most_keys(MIN_KEY_LIMIT)
+
+
+def bounded_batch(max_batch_size: int) -> type[Batch]:
+    """Batch with MAX_BATCH_SIZE enforced by pydantic-core, which stops at the first customer past the limit.
+
+    Measured: a 1 MiB body of 349,518 `{}` rows is refused in 77 ms with one
+    `too_long` error, before any row is validated (the Python path took 176 s).
+    """
+    return create_model(
+        "Batch",
+        __base__=Batch,
+        customers=(Annotated[list[Customer], Field(min_length=1, max_length=max_batch_size)], ...),  # type: ignore[valid-type]
+    )
+
+
+class FieldError(BaseModel):
+    """One entry of a 422, FastAPI's format; `input` is echoed only as a short scalar."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    input: Any = None
+    ctx: dict[str, Any] = Field(default_factory=dict)
+
+
+class ValidationProblem(BaseModel):
+    detail: list[FieldError]
 
 
 class Prediction(BaseModel):

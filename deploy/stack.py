@@ -162,6 +162,7 @@ class Stack:
         if variant == "candidate":
             env.update(cfg.candidate_env)
         cmd = [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--no-access-log"]
+        cmd += ["--http", "app.server:BoundedHttpToolsProtocol"]  # request heads bounded (app/server.py)
         with open(cfg.stack_dir / f"{variant}.log", "ab") as log:
             return subprocess.Popen(
                 cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

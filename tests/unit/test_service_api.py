@@ -161,16 +161,90 @@ def test_bad_customer_gets_422_naming_field_and_reason(
         ('{"customer_id":"a","tenure_months":1,"monthly_charges":Infinity,"contract":"one-year"}', "finite number"),
         ('{"customer_id":"a","tenure_months":1,"monthly_charges":1e309,"contract":"one-year"}', "finite number"),
         ("", "Field required"),
-        ("this is not json", "JSON decode error"),
-        ("[1, 2, 3]", "valid dictionary"),
+        ("this is not json", "Invalid JSON"),
+        ("[1, 2, 3]", "Input should be an object"),
+        ('{"customer_id":"\\ud800","tenure_months":1,"monthly_charges":2.0,"contract":"one-year"}', "Invalid JSON"),
+        ('{"\\ud800":1}', "Invalid JSON"),
+        ('{"customer_id":"a","tenure_months":1,"monthly_charges":2.0,"contract":"one-year","\\udfff":1}', "Invalid"),
+        ("[" * 490 + "]" * 490, "recursion limit"),
+        ('{"a":' * 970 + "1" + "}" * 970, "recursion limit"),
+        ("[" * 60_000, "recursion limit"),
+        ('{"customer_id":"a","monthly_charges":2.0,"contract":"one-year","tenure_months":' + "9" * 5000 + "}", "range"),
+        ('{"customer_id":"a","monthly_charges":2.0,"contract":"one-year","tenure_months":' + "9" * 4200 + "}", "600"),
+        ('{"customer_id":' + '"x",' * 40 + '"y"}', "Invalid JSON"),
+        ("{" + ",".join(f'"k{i}":0' for i in range(5_000)) + "}", "at most 10 keys"),
     ],
-    ids=["nan", "infinity", "1e309", "empty-body", "not-json", "array-not-object"],
+    ids=[
+        "nan",
+        "infinity",
+        "1e309",
+        "empty-body",
+        "not-json",
+        "array-not-object",
+        "lone-surrogate-in-a-valid-customer-id",
+        "lone-surrogate-as-a-key",
+        "lone-surrogate-in-an-extra-key",
+        "nested-490",
+        "nested-970",
+        "nested-60k-unclosed",
+        "5000-digit-integer",
+        "4200-digit-integer",
+        "broken-object",
+        "5000-unknown-keys",
+    ],
 )
 def test_malformed_body_gets_422_not_500(client: TestClient, raw: str, reason: str) -> None:
     response = client.post("/predict", content=raw, headers={"Content-Type": "application/json"})
     assert response.status_code == 422, response.text
     assert reason in json.dumps(response.json()), response.text
+    assert len(response.content) < 8_000, f"a 422 must not echo the request back ({len(response.content)} bytes)"
     assert client.get("/health").status_code == 200
+
+
+def test_a_body_that_is_not_utf8_gets_400(client: TestClient) -> None:
+    for raw in (b'{"customer_id":"\xff"}', b'"\xed\xa0\x80"'):  # a stray byte; a surrogate encoded as UTF-8
+        response = client.post("/predict", content=raw, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert "UTF-8" in response.json()["detail"]
+
+
+def test_a_body_that_is_not_declared_json_gets_422_naming_the_content_type(client: TestClient) -> None:
+    response = client.post("/predict", content=json.dumps(VALID), headers={"Content-Type": "text/plain"})
+    assert response.status_code == 422, response.text
+    assert "Content-Type: application/json" in response.json()["detail"][0]["msg"]
+    ok = client.post("/predict", content=json.dumps(VALID), headers={"Content-Type": "application/json; charset=utf-8"})
+    assert ok.status_code == 200, ok.text
+
+
+def test_a_422_lists_at_most_20_errors_and_counts_the_rest(client: TestClient) -> None:
+    response = client.post("/predict/batch", json={"customers": [{"customer_id": [0] * 400}] * 50})
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert len(errors) == 21, f"20 errors and one summary expected, got {len(errors)}"
+    assert errors[-1]["type"] == "too_many_errors", errors[-1]
+    assert "180 more" in errors[-1]["msg"], errors[-1]
+    assert errors[0]["loc"] == ["body", "customers", 0, "customer_id"], errors[0]
+    assert errors[0]["input"] == "<list of 400>", "a container is named, never echoed"
+    assert {"type", "loc", "msg", "input"} <= errors[0].keys(), "FastAPI's 422 format"
+
+
+def test_a_422_echoes_a_long_string_truncated(client: TestClient) -> None:
+    response = client.post("/predict", json={**VALID, "contract": "w" * 50_000})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "contract"]
+    assert error["input"].startswith("www"), error
+    assert len(error["input"]) <= 130, f"echoed {len(error['input'])} characters"
+
+
+def test_a_batch_over_the_limit_is_refused_before_its_rows_are_validated(client: TestClient) -> None:
+    """59 KiB of `{}` rows stalled every client 3-6 s: 80,000 errors built, encoded and echoed back."""
+    rows = 20_000
+    body = '{"customers":[' + ",".join(["{}"] * rows) + "]}"
+    assert len(body) < 64 * 1024, "the body must pass MAX_BODY_BYTES for this test to reach validation"
+    response = client.post("/predict/batch", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413, response.text[:300]
+    assert response.json()["detail"] == f"batch of {rows} customers exceeds the limit of 50"
 
 
 def test_empty_batch_is_rejected(client: TestClient) -> None:
@@ -197,3 +271,25 @@ def test_body_over_the_size_limit_is_refused_before_parsing(client: TestClient) 
     streamed = client.post("/predict/batch", content=chunks(), headers={"Content-Type": "application/json"})
     assert streamed.status_code == 413, "a chunked body without Content-Length must hit the same limit"
     assert client.get("/health").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def default_client(small_artifact: Path) -> Iterator[TestClient]:
+    """The service with its default limits: MAX_BODY_BYTES 1 MiB, MAX_BATCH_SIZE 1000."""
+    with TestClient(create_app(ServiceSettings(model_path=small_artifact / artifacts.MODEL_FILE))) as test_client:
+        yield test_client
+
+
+def test_a_1mib_batch_of_empty_rows_gets_413_not_a_176_second_422(default_client: TestClient) -> None:
+    body = '{"customers":[' + ",".join(["{}"] * 349_518) + "]}"
+    assert len(body) <= 1_048_576, "the body must pass MAX_BODY_BYTES for this test to reach validation"
+    response = default_client.post("/predict/batch", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413, response.text[:300]
+    assert "exceeds the limit of 1000" in response.json()["detail"]
+
+
+def test_json_nested_100k_levels_gets_422_not_a_recursion_error(default_client: TestClient) -> None:
+    for raw in ("[" * 100_000 + "]" * 100_000, '{"customers":' + "[" * 100_000):
+        response = default_client.post("/predict/batch", content=raw, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, response.text[:300]
+        assert "recursion limit" in response.json()["detail"][0]["msg"]

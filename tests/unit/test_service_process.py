@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from src import artifacts, record, schema
 from src.config import ROOT
@@ -41,12 +46,19 @@ def _local(cmd: list[str], port: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def server(small_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_process(
+    small_artifact: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     log = tmp_path_factory.mktemp("logs") / "uvicorn.log"
     env = {"MODEL_PATH": str(small_artifact / artifacts.MODEL_FILE), "MODEL_VARIANT": "candidate"}
-    with running(_local(image_command(), port), f"http://127.0.0.1:{port}/health", env, log):
-        yield f"http://127.0.0.1:{port}"
+    with running(_local(image_command(), port), f"http://127.0.0.1:{port}/health", env, log) as proc:
+        yield f"http://127.0.0.1:{port}", proc
+
+
+@pytest.fixture(scope="module")
+def server(server_process: tuple[str, subprocess.Popen]) -> str:
+    return server_process[0]
 
 
 def test_the_image_command_serves_the_gated_model(server: str, small_artifact: Path) -> None:
@@ -58,12 +70,12 @@ def test_the_image_command_serves_the_gated_model(server: str, small_artifact: P
     assert 0.0 < response.json()["churn_probability"] < 1.0
 
 
-def _startup(model_path: Path) -> subprocess.CompletedProcess[str]:
+def _startup(model_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     port = free_port()
     return subprocess.run(
         [*_local(image_command(), port)],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "MODEL_PATH": str(model_path)},
+        env={"PATH": "/usr/bin:/bin", "MODEL_PATH": str(model_path), **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -79,7 +91,60 @@ def _failure_line(result: subprocess.CompletedProcess[str]) -> dict:
 def test_missing_artifact_stops_startup_with_one_clear_line(tmp_path: Path) -> None:
     result = _startup(tmp_path / "nowhere.skops")
     assert result.returncode != 0, "a service without its model must not start"
-    assert "no model artifact" in _failure_line(result)["reason"]
+    reason = _failure_line(result)["reason"]
+    assert "no model artifact" in reason
+    assert "run `make model`" in reason, f"the refusal should name the next step: {reason}"
+
+
+def test_missing_artifact_after_a_failed_gate_run_points_to_the_report(tmp_path: Path, small_artifact: Path) -> None:
+    (tmp_path / artifacts.REJECTED_DIR).mkdir()
+    shutil.copy(small_artifact / artifacts.METRICS_FILE, tmp_path / artifacts.REJECTED_DIR / artifacts.METRICS_FILE)
+    result = _startup(tmp_path / artifacts.MODEL_FILE)
+    assert result.returncode != 0
+    reason = _failure_line(result)["reason"]
+    assert "the last gate run failed" in reason, reason
+    assert "`make report`" in reason, f"the refusal should point to the report of the failed run: {reason}"
+
+
+def _model_on_three_columns(folder: Path, small_artifact: Path) -> Path:
+    """A model that loads (skops, trusted types only) and passes every record check, but was fitted on 3 columns."""
+    rng = np.random.default_rng(0)
+    model = LogisticRegression().fit(rng.normal(size=(50, 3)), rng.integers(0, 2, size=50))
+    target = folder / artifacts.MODEL_FILE
+    artifacts.stage_model(model, target).replace(target)
+    rec = record.read(small_artifact / artifacts.METRICS_FILE).model_copy(
+        update={"model_sha256": artifacts.sha256_file(target)}
+    )
+    record.write(rec, folder / artifacts.METRICS_FILE)
+    return target
+
+
+def test_a_model_that_loads_but_cannot_score_never_starts(tmp_path: Path, small_artifact: Path) -> None:
+    model = _model_on_three_columns(tmp_path, small_artifact)
+    assert artifacts.verify(model, require_gate=True), "the model must pass the artifact checks to mean anything"
+    result = _startup(model)
+    assert result.returncode != 0, "a model that cannot score the example customer must not serve (500s)"
+    reason = _failure_line(result)["reason"]
+    assert "cannot score the contract's example customer" in reason, reason
+    assert "features" in reason, f"the reason should carry the model's own error: {reason}"
+
+
+def test_a_record_with_a_numeric_model_version_never_starts(tmp_path: Path, small_artifact: Path) -> None:
+    shutil.copy(small_artifact / artifacts.MODEL_FILE, tmp_path / artifacts.MODEL_FILE)
+    raw = json.loads((small_artifact / artifacts.METRICS_FILE).read_text())
+    raw["model_version"] = 123
+    (tmp_path / artifacts.METRICS_FILE).write_text(json.dumps(raw))
+    result = _startup(tmp_path / artifacts.MODEL_FILE)
+    assert result.returncode != 0
+    assert "model_version" in _failure_line(result)["reason"]
+
+
+def test_a_model_version_with_cr_lf_never_starts(small_artifact: Path) -> None:
+    result = _startup(small_artifact / artifacts.MODEL_FILE, MODEL_VERSION="v1\r\nX-Injected: 1")
+    assert result.returncode != 0, "CR/LF in MODEL_VERSION would split the X-Model-Version header"
+    reason = _failure_line(result)["reason"]
+    assert "invalid service setting" in reason, reason
+    assert "model_version" in reason, reason
 
 
 def test_an_artifact_that_failed_the_gate_is_never_served(tmp_path: Path, small_artifact: Path) -> None:
@@ -111,6 +176,80 @@ def test_a_booby_trapped_model_never_runs_and_the_service_never_starts(tmp_path:
     assert result.returncode != 0, "a model file that needs untrusted types must not serve"
     assert "refusing to load untrusted types" in _failure_line(result)["reason"]
     assert not (tmp_path / "marker").exists(), "the service ran code from the model file at startup"
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def test_a_1mib_batch_of_empty_rows_gets_413_without_stalling_health(server: str) -> None:
+    """Before: 422 after 176 s, /health stalled up to 50 s. The bound is generous: a busy 2-core machine passes it."""
+    body = b'{"customers":[' + b",".join([b"{}"] * 349_518) + b"]}"
+    outcome: dict[str, object] = {}
+
+    def send() -> None:
+        try:
+            outcome["response"] = httpx.post(
+                f"{server}/predict/batch", content=body, headers={"Content-Type": "application/json"}, timeout=30
+            )
+        except httpx.TransportError as exc:
+            outcome["error"] = exc
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    slowest = 0.0
+    with httpx.Client(timeout=30) as client:
+        while sender.is_alive():
+            started = time.monotonic()
+            assert client.get(f"{server}/health").status_code == 200
+            slowest = max(slowest, time.monotonic() - started)
+            time.sleep(0.02)
+    sender.join()
+    response = outcome.get("response")
+    assert isinstance(response, httpx.Response), f"the batch got no answer within 30 s: {outcome.get('error')}"
+    assert response.status_code == 413, response.text[:300]
+    assert slowest < 2.0, f"/health waited {slowest:.1f} s behind one hostile batch: validation blocks the worker"
+
+
+def test_an_endless_request_header_is_cut_off_and_memory_stays_bounded(
+    server_process: tuple[str, subprocess.Popen],
+) -> None:
+    """Before: uvicorn's httptools buffered every byte (4 x 32 MiB unfinished headers: +191 MB RSS)."""
+    url, proc = server_process
+    port = int(url.rsplit(":", 1)[1])
+    before = _rss_mb(proc.pid)
+    chunk, limit = b"a" * 65536, 16 * 1024 * 1024
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(4)]
+    sent = [0] * len(sockets)
+    closed = [False] * len(sockets)
+    try:
+        for sock in sockets:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: ")
+        while not all(closed) and min(sent) < limit:
+            for i, sock in enumerate(sockets):
+                if closed[i]:
+                    continue
+                try:
+                    sock.sendall(chunk)
+                    sent[i] += len(chunk)
+                except OSError:  # reset or broken pipe: the server closed it
+                    closed[i] = True
+        grown = _rss_mb(proc.pid) - before
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert all(closed), f"the server still read an unfinished header after {max(sent) >> 20} MiB on a connection"
+    assert max(sent) <= 4 * 1024 * 1024, f"a header was cut off only after {max(sent) >> 20} MiB"
+    assert grown < 50, f"the server grew by {grown:.0f} MB reading unfinished headers"
+    assert httpx.get(f"{url}/health").status_code == 200, "the server must keep serving other clients"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + b"a" * 100_000 + b"\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 431"), "a head over the limit should get 431, not silence"
+    legit = httpx.get(f"{url}/health", headers={"X-Filler": "a" * 30_000})
+    assert legit.status_code == 200, "a 30 KB head is within the limit (nginx allows 32 KB)"
 
 
 FUZZ_EXAMPLES = 100  # per operation; a fixed seed keeps CI reproducible
