@@ -41,11 +41,14 @@ def _burn() -> None:
         pass
 
 
-def _background(url: str, bodies: list[dict], stop: threading.Event) -> None:
+def _background(url: str, bodies: list[dict], stop: threading.Event, start: int) -> None:
+    """One user client: distinct customers in turn (the same few repeated would correlate the decisions)."""
+    offset = start
     while not stop.is_set():
-        for _ in replay(url, bodies, 20):
+        for _ in replay(url, bodies[offset : offset + 20], 20):
             if stop.is_set():
                 return
+        offset = (offset + 20) % (len(bodies) - 20)
 
 
 def one_rollout(model: Path, app: str, env: dict[str, str], clients: int, bodies: list[dict]) -> tuple[bool, str]:
@@ -67,8 +70,9 @@ def one_rollout(model: Path, app: str, env: dict[str, str], clients: int, bodies
 
         def start_load(line: str) -> None:  # once the stack is up: the rollout prints its header then
             if line.startswith("stage") and not threads:
-                for _ in range(clients):
-                    threads.append(threading.Thread(target=_background, args=(stack_cfg.url, bodies, stop)))
+                for client in range(clients):
+                    start = client * len(bodies) // clients
+                    threads.append(threading.Thread(target=_background, args=(stack_cfg.url, bodies, stop, start)))
                     threads[-1].start()
 
         try:
