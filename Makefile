@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run serve test lint unit data model report bench dataset train clean
+.PHONY: help venv run serve test lint unit data model report bench bench-suite dataset train clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -107,12 +107,16 @@ train: venv ## train once without the gate, into artifacts/ungated (python -m sr
 dataset: venv ## regenerate data/churn.csv from its seed (identical bytes)
 	$(PY) -m src.make_dataset
 
-bench: venv ## print timing and quality figures (not a test; the HTTP part needs wrk)
+BASELINE_REF ?= 93c4c24
+bench: venv ## print timing and quality figures beside BASELINE_REF's (never runs the tests; HTTP needs wrk)
 	$(PY) -m benchmarks.pipeline
-	$(PY) -m benchmarks.service
+	$(PY) -m benchmarks.service --baseline $(BASELINE_REF)
 	$(PY) -m benchmarks.stack
 	$(PY) -m benchmarks.drift
 	$(PY) -m benchmarks.hostile
+
+bench-suite: venv ## wall time of each test surface (runs them: minutes)
+	$(PY) -m benchmarks.suite
 
 clean: ## remove the venv, caches and local artifacts
 	rm -rf $(VENV) .pytest_cache .ruff_cache .stack model_candidate.skops metrics.json rejected

@@ -9,12 +9,13 @@ work from logs alone (joined on request_id).
 from __future__ import annotations
 
 import io
-import json
 import sys
-from datetime import UTC, datetime
+import time
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from pydantic_core import to_json
 
 disable_created_metrics()  # the *_created series double the scrape and no dashboard here reads them
 
@@ -79,6 +80,32 @@ def configure_logging(stream: TextIO | None = None) -> None:
     _stream[0] = stream
 
 
+_second: list[Any] = [-1, ""]  # the last whole UTC second seen, and its text
+
+
+def timestamp() -> str:
+    """UTC now as 2026-11-23T12:11:16.789Z; the text of the second is formatted once per second.
+
+    datetime.now(UTC).isoformat() cost 3.1 us a call, a third of a log line (2-core VM at load ~5, 2026-11).
+    """
+    now = time.time()
+    second = int(now)
+    if second != _second[0]:
+        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_second[1]}.{int((now - second) * 1000):03d}Z"
+
+
+def _line(event: str, stamp: str, fields: dict[str, Any]) -> str:
+    # pydantic-core's serialiser: 2.4 us for a prediction line where json.dumps took 13 us (same VM and day).
+    # It writes UTF-8 rather than \u escapes; NaN/Infinity become null (the validated inputs carry neither).
+    return to_json({"event": event, "ts": stamp, **fields}).decode() + "\n"
+
+
 def log_event(event: str, **fields: Any) -> None:
-    stamp = datetime.now(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
-    (_stream[0] or sys.stdout).write(json.dumps({"event": event, "ts": stamp, **fields}, separators=(",", ":")) + "\n")
+    (_stream[0] or sys.stdout).write(_line(event, timestamp(), fields))
+
+
+def log_events(event: str, records: Iterable[dict[str, Any]]) -> None:
+    """One line per record, all stamped alike and written at once: a batch is one write, not one per customer."""
+    stamp = timestamp()
+    (_stream[0] or sys.stdout).write("".join(_line(event, stamp, fields) for fields in records))

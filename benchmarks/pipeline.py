@@ -1,5 +1,5 @@
-"""Pipeline figures: wall time of each test surface, training time, holdout
-quality, and single-row predict latency in-process.
+"""Pipeline figures: training time, holdout quality, and single-row predict
+latency in-process (the test surfaces' wall times are `make bench-suite`).
 
 Run with `make bench`. The machine is shared and noisy, so each timing is the
 best (or the percentile) of several runs, and nothing here is a pass/fail.
@@ -8,7 +8,6 @@ best (or the percentile) of several runs, and nothing here is a pass/fail.
 from __future__ import annotations
 
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,21 +19,6 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from src import config, data, metrics
 from src.features import build_features
 from src.train import run, split, train_model
-
-SURFACES = ("lint", "unit", "data", "model")
-
-
-def _wall(cmd: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(cmd, cwd=config.ROOT, check=True, capture_output=True)
-    return time.perf_counter() - started
-
-
-def surfaces() -> None:
-    print("test surfaces (warm venv, one run each)")
-    for target in SURFACES:
-        print(f"  make {target:<6} {_wall(['make', '--no-print-directory', target]):6.1f} s")
-    print(f"  make test   {_wall(['make', '--no-print-directory', 'test']):6.1f} s")
 
 
 def training(repeats: int = 5) -> None:
@@ -81,8 +65,6 @@ def model_choice() -> None:
 def main() -> int:
     model_choice()
     training()
-    if "--no-surfaces" not in sys.argv:
-        surfaces()
     return 0
 
 

@@ -7,15 +7,18 @@ nothing here passes or fails.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +27,10 @@ from app.main import create_app
 from app.predictor import Predictor
 from app.settings import ServiceSettings
 from src import artifacts, config, data, schema
+from src.config import ROOT
 from src.features import build_features
 from src.train import split
-from tests.processes import free_port, running
+from tests.processes import free_port, wait_healthy
 
 CUSTOMER = schema.EXAMPLE_CUSTOMER
 WRK_SECONDS = 5
@@ -51,9 +55,8 @@ def model_floor(predictor: Predictor) -> None:
     print(f"    sklearn predict_proba (DataFrame)   {_per_call_us(lambda: predictor.model.predict_proba(row)):8.1f} us")
     if predictor.fast_path is not None:
         print(f"    numpy replay of the same model      {_per_call_us(lambda: predictor.fast_path(matrix)):8.1f} us")
-    print(
-        f"    build_features + model (service)    {_per_call_us(lambda: predictor.churn_probability(columns)):8.1f} us"
-    )
+    service = _per_call_us(lambda: predictor.churn_probability(columns))
+    print(f"    build_matrix + model (service)      {service:8.1f} us  (issue, build_features + model: 75)")
 
 
 async def _asgi_call(app, body: bytes) -> None:
@@ -103,13 +106,16 @@ async def _handler_cost(settings: ServiceSettings, n: int = 3000) -> float:
     return (time.perf_counter() - started) / n * 1e6
 
 
+class StepFailed(RuntimeError):
+    """A bench step failed; the message carries the step's own output."""
+
+
 def _wrk(url: str, connections: int, lua: Path) -> dict[str, float]:
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{WRK_SECONDS}s", "--latency", "-s", str(lua), url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{WRK_SECONDS}s", "--latency", "-s", str(lua), url]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0 or "Requests/sec" not in done.stdout:
+        raise StepFailed(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    out = done.stdout
     figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
     for pct in ("50", "99"):
         value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()
@@ -118,51 +124,157 @@ def _wrk(url: str, connections: int, lua: Path) -> dict[str, float]:
     return figures
 
 
-def http(settings: ServiceSettings, tmp: Path) -> None:
+@contextmanager
+def _server(argv: list[str], health: str, env: dict[str, str], log: Path, cwd: Path) -> Iterator[None]:
+    """A real uvicorn in `cwd` (this checkout or the baseline's); a server that fails shows its own log."""
+    env = {**os.environ, **env, "PYTHONPATH": str(cwd)}
+    with log.open("w") as out:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            try:
+                wait_healthy(health, proc)
+            except (RuntimeError, TimeoutError) as exc:
+                raise StepFailed(f"{' '.join(argv)} in {cwd}: {exc}\n{log.read_text()[-3000:]}") from None
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _lua(path: Path, body: object) -> Path:
+    text = json.dumps(body).replace('"', '\\"')
+    path.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = "{text}"\n')
+    return path
+
+
+# The issue's figures (quiet 2-core VM, one uvicorn worker, wrk 5 s a row), printed beside today's.
+ISSUE = {
+    "constant": "7,043 /s p99 5.1",
+    "validated": "5,434 /s p99 6.6",
+    "predict": "1,994 /s",
+    "share": "37 %",
+    "p99": "65 ms",
+    "batch": "33,390 rows/s",
+}
+
+
+def http(settings: ServiceSettings, tmp: Path, baseline: Path | None) -> None:
+    """/predict against the validating constant in the same run, logs to a file, one worker each."""
     if shutil.which("wrk") is None:
-        print("(c-e) skipped: wrk not found (apt-get install wrk)")
-        return
-    lua = tmp / "post.lua"
-    body = json.dumps(CUSTOMER).replace('"', '\\"')
-    lua.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = "{body}"\n')
-    batch = tmp / "batch.lua"
-    batch_body = json.dumps({"customers": [CUSTOMER] * 1000}).replace('"', '\\"')
-    batch.write_text(
-        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = "{batch_body}"\n'
-    )
-    service_port, constant_port = free_port(), free_port()
+        raise StepFailed("wrk not found: apt-get install -y wrk")
+    one = _lua(tmp / "one.lua", CUSTOMER)
+    batch = _lua(tmp / "batch.lua", {"customers": [CUSTOMER] * 1000})
     uvicorn = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
+    served = [*uvicorn, "--http", "app.server:BoundedHttpToolsProtocol", "app.main:app"]  # as `make serve` runs it
     env = {"MODEL_PATH": str(settings.model_path)}
-    with (
-        running(
-            [*uvicorn, "--port", str(service_port), "app.main:app"], f"http://127.0.0.1:{service_port}/health", env
-        ),
-        running(
-            [*uvicorn, "--port", str(constant_port), "benchmarks.constant_app:app"],
-            f"http://127.0.0.1:{constant_port}/docs",
-        ),
-    ):
-        print(f"(c, d) HTTP on one uvicorn worker, wrk {WRK_SECONDS} s per row")
-        print("    endpoint      conns   req/s     p50 ms   p99 ms   non-2xx")
-        results = {}
-        for name, url in (
-            ("/predict", f"http://127.0.0.1:{service_port}/predict"),
-            ("constant", f"http://127.0.0.1:{constant_port}/constant"),
-        ):
-            for conns in (1, 32):
-                r = _wrk(url, conns, lua)
-                results[(name, conns)] = r
-                print(
-                    f"    {name:<12} {conns:>5} {r['rps']:>8.0f} {r['p50']:>9.2f} {r['p99']:>8.2f} {r['errors']:>9.0f}"
+    ports = {name: free_port() for name in ("constant", "now", "baseline")}
+    with ExitStack() as stack:
+        stack.enter_context(
+            _server(
+                [*uvicorn, "--port", str(ports["constant"]), "benchmarks.constant_app:app"],
+                f"http://127.0.0.1:{ports['constant']}/docs",
+                {},
+                tmp / "constant.log",
+                ROOT,
+            )
+        )
+        checkouts = {"now": ROOT, **({"baseline": baseline} if baseline else {})}
+        for name, cwd in checkouts.items():
+            port = ports[name]
+            # the JSON prediction log goes to a real file, as a deployment's does
+            stack.enter_context(
+                _server(
+                    [*served, "--port", str(port)], f"http://127.0.0.1:{port}/health", env, tmp / f"{name}.log", cwd
                 )
-        share = results[("/predict", 32)]["rps"] / results[("constant", 32)]["rps"]
-        print(f"    /predict throughput at c=32 = {share:.0%} of the constant endpoint (target >= 60 %)")
-        print(f"    /predict p99 at c=32 = {results[('/predict', 32)]['p99']:.1f} ms (target <= 25 ms)")
-        r = _wrk(f"http://127.0.0.1:{service_port}/predict/batch", 4, batch)
-        print(f"(e) HTTP /predict/batch of 1000, c=4: {r['rps'] * 1000:,.0f} rows/s (p50 {r['p50']:.1f} ms)")
+            )
+        base = f"http://127.0.0.1:{ports['constant']}"
+        r = {"constant": _wrk(f"{base}/constant", 32, one), "validated": _wrk(f"{base}/constant/validated", 32, one)}
+        for name in checkouts:
+            r[name] = _wrk(f"http://127.0.0.1:{ports[name]}/predict", 32, one)
+            r[f"{name} batch"] = _wrk(f"http://127.0.0.1:{ports[name]}/predict/batch", 4, batch)
+        lines = sum(1 for _ in (tmp / "now.log").open())
+    _table(r, baseline, lines)
 
 
-def main() -> int:
+def _table(r: dict[str, dict[str, float]], baseline: Path | None, log_lines: int) -> None:
+    def cell(name: str, what: str) -> str:
+        if name not in r:
+            return "-"
+        f = r[name]
+        if what == "rps":
+            return f"{f['rps']:,.0f} /s p99 {f['p99']:.1f}"
+        if what == "share":
+            return f"{f['rps'] / r['validated']['rps']:.0%}"
+        if what == "p99":
+            return f"{f['p99']:.1f} ms"
+        return f"{f['rps'] * 1000:,.0f} rows/s"
+
+    now, validated = r["now"], r["validated"]
+    rows = [
+        ("constant, no body, c=32", "", ISSUE["constant"], "", cell("constant", "rps"), ""),
+        ("constant validating Customer, c=32", "", ISSUE["validated"], "", cell("validated", "rps"), ""),
+        ("/predict c=32, log to a file", "", ISSUE["predict"], cell("baseline", "rps"), cell("now", "rps"), ""),
+        (
+            "/predict share of validating constant",
+            ">= 60 %",
+            ISSUE["share"],
+            cell("baseline", "share"),
+            cell("now", "share"),
+            f"{now['rps'] / validated['rps'] / 0.60:.2f}",
+        ),
+        (
+            "/predict p99 at c=32",
+            "<= 20 ms",
+            ISSUE["p99"],
+            cell("baseline", "p99"),
+            cell("now", "p99"),
+            f"{20 / now['p99']:.2f}",
+        ),
+        (
+            "/predict/batch of 1,000, c=4",
+            ">= 150,000 rows/s",
+            ISSUE["batch"],
+            cell("baseline batch", "rows"),
+            cell("now batch", "rows"),
+            f"{r['now batch']['rps'] * 1000 / 150_000:.2f}",
+        ),
+    ]
+    label = f"main {baseline.name}" if baseline else "main (not run)"
+    head = ("figure", "target", "issue", label, "now", "ratio")
+    widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
+    print(f"(c-e) HTTP, one uvicorn worker each, wrk {WRK_SECONDS} s a row; ratio = now / target (>= 1 meets it)")
+    for row in [head, *rows]:
+        print("    " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+    errors = sum(f["errors"] for f in r.values())
+    print(f"    non-2xx answers: {errors:.0f}; prediction + access log lines written to a file: {log_lines:,}")
+
+
+@contextmanager
+def _checkout(ref: str | None, tmp: Path) -> Iterator[Path | None]:
+    """A detached worktree of `ref` (the baseline to measure beside this checkout), removed afterwards."""
+    if not ref:
+        yield None
+        return
+    path = tmp / f"baseline-{ref}"
+    added = subprocess.run(
+        ["git", "worktree", "add", "--detach", str(path), ref], cwd=ROOT, capture_output=True, text=True
+    )
+    if added.returncode != 0:
+        raise StepFailed(f"git worktree add {ref} failed:\n{added.stdout}{added.stderr}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, capture_output=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", metavar="REF", help="a git ref whose service is measured beside this one")
+    args = parser.parse_args(argv)
     folder = config.settings().artifact_dir
     if not (folder / artifacts.METRICS_FILE).is_file():
         print("no gated artifact: run `make run` (or `make model`) first", file=sys.stderr)
@@ -170,12 +282,17 @@ def main() -> int:
     settings = ServiceSettings(model_path=folder / artifacts.MODEL_FILE)
     predictor = Predictor.load(settings)
     model_floor(predictor)
-    print(f"(b) in-process /predict through the ASGI app      {asyncio.run(_handler_cost(settings)):8.1f} us")
+    whole = asyncio.run(_handler_cost(settings))
+    print(f"(b) in-process /predict through the ASGI app      {whole:8.1f} us  (issue: 379)")
     rows = {k: [v] * 1000 for k, v in CUSTOMER.items()}
     per_batch = _per_call_us(lambda: predictor.churn_probability(rows), n=300)
     print(f"(e) batch of 1000 in-process: {1000 / per_batch * 1e6:,.0f} rows/s")
-    with tempfile.TemporaryDirectory() as tmp:
-        http(settings, Path(tmp))
+    try:
+        with tempfile.TemporaryDirectory() as tmp, _checkout(args.baseline, Path(tmp)) as baseline:
+            http(settings, Path(tmp), baseline)
+    except StepFailed as exc:
+        print(f"benchmarks.service: a step failed; its output:\n{exc}", file=sys.stderr)
+        return 1
     return 0
 
 
