@@ -19,6 +19,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed ## create .venv from the pinned requirements (only when they change)
 
+# The optional MLflow registry client (README "Same gate, different provenance"); never in the image.
+$(VENV)/.registry-installed: $(VENV)/.installed requirements-registry.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-registry.txt
+	@touch $@
+
+.PHONY: registry-venv register registry
+registry-venv: $(VENV)/.registry-installed ## add the optional registry extra (requirements-registry.txt) to .venv
+
 HOST ?= 127.0.0.1
 PORT ?= 8000
 EXAMPLE := {"customer_id": "7590-VHVEG", "tenure_months": 1, "monthly_charges": 29.85, "total_charges": 29.85, "contract": "month-to-month"}
@@ -43,7 +51,7 @@ serve: venv ## serve the gated model_candidate.skops on HOST:PORT (default 127.0
 test: venv ## every gate, cheapest first, stopping at the first red surface
 	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
 	  $(MAKE) --no-print-directory data && $(MAKE) --no-print-directory model && \
-	  $(MAKE) --no-print-directory deploy
+	  $(MAKE) --no-print-directory registry && $(MAKE) --no-print-directory deploy
 
 lint: venv ## ruff lint + format; hadolint (Dockerfile); compose spec (compose.yaml); actionlint + zizmor (workflows)
 	$(VENV)/bin/ruff check .
@@ -59,8 +67,14 @@ unit: venv ## tests/unit: the code (features, metrics, training, artifacts, the 
 data: venv ## tests/data: is the snapshot (CHURN_DATA) fit to train on? (short tracebacks: the hint, not the stack)
 	$(PYTEST) --tb=short tests/data
 
-model: venv ## tests/model: the gate stage (src/gate.py) trains once and judges; a pass writes the gated pair
-	$(PYTEST) tests/model
+model: venv $(if $(findstring models:/,$(MODEL)),registry-venv) ## tests/model: train once and judge; MODEL=path|models:/churn@candidate judges that model instead
+	$(if $(MODEL),$(PY) -m src.gate --model "$(MODEL)",$(PYTEST) tests/model)
+
+register: registry-venv ## log + register the gated pair in the MLflow registry (.mlflow/), alias candidate (MODEL=, ALIAS=)
+	@$(PY) -m src.registry register $(if $(MODEL),--model "$(MODEL)") $(if $(ALIAS),--alias "$(ALIAS)")
+
+registry: registry-venv ## tests/registry: register -> pull by alias -> gate, on a real local MLflow registry
+	$(PYTEST) tests/registry
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -80,6 +80,13 @@ def fit(snapshot: pd.DataFrame, seed: int = config.SEED) -> Fitted:
     return Fitted(model, snapshot, X_train, X_hold, y_train, y_hold, seed, time.perf_counter() - started)
 
 
+def resplit(snapshot: pd.DataFrame, model: Any, seed: int, train_seconds: float) -> Fitted:
+    """A model trained elsewhere, placed on the very split `fit` would have used: the gate judges it the same way."""
+    X, y = build_features(snapshot)
+    X_train, X_hold, y_train, y_hold = split(X, y)
+    return Fitted(model, snapshot, X_train, X_hold, y_train, y_hold, seed, train_seconds)
+
+
 def evaluate(model: Any, X_hold: pd.DataFrame, y_hold: pd.Series, segment: pd.Series) -> dict[str, Any]:
     """Holdout quality, per-segment slices and single-row latency."""
     proba = model.predict_proba(X_hold)[:, 1]

@@ -22,10 +22,12 @@ from deploy.faulty import FaultSettings
 from deploy.rollout import RolloutSettings
 from deploy.stack import StackSettings
 from src.config import ROOT, PipelineSettings
+from src.registry import RegistrySettings
 
 PAGE = ROOT / "docs" / "configuration.md"
 CLASSES: tuple[tuple[type[BaseSettings], str], ...] = (
     (PipelineSettings, "src/config.py"),
+    (RegistrySettings, "src/registry.py"),
     (ServiceSettings, "app/settings.py"),
     (StackSettings, "deploy/stack.py"),
     (RolloutSettings, "deploy/rollout.py"),

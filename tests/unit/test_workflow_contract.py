@@ -161,6 +161,42 @@ def test_the_uploaded_artifact_is_the_one_build_push_downloads(
     assert uploaded == ARTIFACT_FILES, f"the artifact carries {sorted(uploaded)}; it must be {sorted(ARTIFACT_FILES)}"
 
 
+def _model_steps(gates: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in gates["steps"] if make_target(s.get("run", "")) == "model"]
+
+
+def test_ci_can_gate_a_registered_model_instead_of_retraining_by_one_input(ci: dict[str, Any]) -> None:
+    inputs = (ci["on"]["workflow_dispatch"] or {}).get("inputs", {})
+    assert list(inputs) == ["model_uri"], f"the choice is one input, model_uri; found {list(inputs)}"
+    uri = inputs["model_uri"]
+    assert uri.get("type") == "string", "model_uri must be a string input (a models:/ URI)"
+    assert not uri.get("required"), "model_uri must be optional: push and PR runs have no inputs"
+    assert uri.get("default", "") == "", "the default must be empty: retraining on the runner is the default"
+
+
+def test_both_provenances_go_through_the_one_model_gate_step(gates: dict[str, Any]) -> None:
+    [step] = _model_steps(gates)  # two model steps could let the unjudged one feed the upload
+    assert condition(step) in ("", "success()"), f"the model gate step must always run, not `if: {condition(step)}`"
+    assert "${{" not in step["run"], "an input expanded inside run: is template injection; pass it through env:"
+    assert step.get("env", {}).get("MODEL_URI") == "${{ inputs.model_uri }}", (
+        "the model step must read the dispatch input through env MODEL_URI"
+    )
+    words = shlex.split(step["run"])
+    assert words[2:] == ["MODEL=$MODEL_URI"], f'the model step must be `make model MODEL="$MODEL_URI"`: {words}'
+    for moved in ("ARTIFACT_DIR", "--out"):
+        assert moved not in f"{step['run']} {' '.join(step.get('env', {}))}", (
+            f"the model step sets {moved}: the gate would write the pair somewhere the upload does not read"
+        )
+
+
+def test_the_make_target_judges_a_given_model_into_the_uploaded_pair() -> None:
+    recipe = re.search(r"^model:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert recipe, "the Makefile has no model target"
+    body = recipe.group(1)
+    assert "src.gate --model" in body, "make model MODEL=... must run src.gate --model (the same checks, one path)"
+    assert "--out" not in body, "make model MODEL=... must write the gated pair where the gates job uploads it from"
+
+
 def test_build_push_ships_the_gated_model_and_never_retrains(build_push: dict[str, Any]) -> None:
     runs = " ".join(s.get("run", "") for s in build_push["steps"])
     for forbidden in ("make model", "make train", "src.train", "pytest"):

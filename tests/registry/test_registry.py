@@ -1,0 +1,94 @@
+"""The registry path on a real local MLflow registry (sqlite under a temp dir, no server).
+
+register -> pull by alias -> gate: the pair the gate writes must be byte for
+byte the pair that was registered, which is the pair the image ships. An
+ungated or failed model never gets a version.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from src import artifacts, gate, record
+from src.config import ROOT
+from tests.records import with_verdict
+
+
+def _cli(module: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _pair(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE)}
+
+
+@pytest.fixture
+def env(tmp_path: Path, small_artifact: Path) -> dict[str, str]:
+    """A fresh local registry, and the gate pointed at the snapshot and baseline small_artifact was gated with."""
+    return {
+        "REGISTRY_DIR": str(tmp_path / ".mlflow"),
+        "CHURN_DATA": str(small_artifact / "snapshot.csv"),
+        "PROD_METRICS": str(small_artifact / "no_baseline_yet.json"),
+        "ARTIFACT_DIR": str(tmp_path / "gated"),
+    }
+
+
+def test_a_registered_model_pulled_by_alias_gates_to_the_identical_pair(
+    small_artifact: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    started = time.perf_counter()
+    registered = _cli("src.registry", "register", "--model", str(small_artifact / artifacts.MODEL_FILE), env=env)
+    assert registered.returncode == 0, f"make register failed: {registered.stderr[-1500:]}"
+    assert "@candidate" in registered.stdout, registered.stdout
+    judged = _cli("src.gate", "--model", "models:/churn@candidate", env=env)
+    took = time.perf_counter() - started
+    assert judged.returncode == gate.EXIT_PASSED, f"the registered model failed its gate:\n{judged.stderr[-1500:]}"
+    gated = Path(env["ARTIFACT_DIR"])
+    assert _pair(gated) == _pair(small_artifact), (
+        "the pair gated from the registry differs from the pair registered: the image would ship other bytes"
+    )
+    assert artifacts.verify(gated / artifacts.MODEL_FILE, require_gate=True).gate_passed
+    assert not (ROOT / "mlruns").exists(), "MLflow wrote ./mlruns: the local registry must stay under REGISTRY_DIR"
+    print(f"\nregistry round trip (register + pull by alias + gate, two processes): {took:.1f} s")
+
+
+def test_registering_an_ungated_model_is_refused_in_one_line(
+    small_artifact: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    for name, verdict in (("ungated", None), ("failed", False)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / artifacts.MODEL_FILE).write_bytes((small_artifact / artifacts.MODEL_FILE).read_bytes())
+        rec = with_verdict(record.read(small_artifact / artifacts.METRICS_FILE), verdict)
+        record.write(rec, folder / artifacts.METRICS_FILE)
+        result = _cli("src.registry", "register", "--model", str(folder / artifacts.MODEL_FILE), env=env)
+        assert result.returncode == 2, f"a {name} model was registered: {result.stdout}"
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, f"expected one readable line for a {name} model, got:\n{result.stderr}"
+        assert "refusing to register" in lines[0], lines[0]
+    pulled = _cli("src.gate", "--model", "models:/churn@candidate", env=env)
+    assert pulled.returncode == gate.EXIT_INPUT, "a refused model still reached the registry under the alias"
+
+
+def test_an_unknown_alias_is_one_line_and_writes_nothing(small_artifact: Path, env: dict[str, str]) -> None:
+    registered = _cli("src.registry", "register", "--model", str(small_artifact / artifacts.MODEL_FILE), env=env)
+    assert registered.returncode == 0, registered.stderr[-1500:]
+    result = _cli("src.gate", "--model", "models:/churn@production", env=env)
+    assert result.returncode == gate.EXIT_INPUT, f"exit {result.returncode}: {result.stderr[-800:]}"
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("gate: models:/churn@production"), f"no one-line reason:\n{result.stderr}"
+    assert not Path(env["ARTIFACT_DIR"]).exists(), "gating an alias that names nothing wrote an artifact"
