@@ -255,6 +255,14 @@ def test_an_endless_request_header_is_cut_off_and_memory_stays_bounded(
 FUZZ_EXAMPLES = 100  # per operation; a fixed seed keeps CI reproducible
 
 
+def test_large_bodies_on_one_keepalive_connection_never_count_as_a_head(server: str) -> None:
+    """A body's bytes belong to its request: counted toward the next head, every third 130 KB batch got a 431."""
+    batch = {"customers": [{**schema.EXAMPLE_CUSTOMER, "customer_id": f"c{i:05d}"} for i in range(1000)]}
+    with httpx.Client(base_url=server, timeout=30) as client:
+        statuses = [client.post("/predict/batch", json=batch).status_code for _ in range(6)]
+    assert statuses == [200] * 6, f"large batches on one connection were refused: {statuses}"
+
+
 def test_fuzzed_requests_never_get_a_5xx_or_break_the_schema(server: str, tmp_path: Path) -> None:
     """schemathesis generates valid and invalid requests from our own OpenAPI schema.
 
