@@ -38,7 +38,7 @@ from src import schema
 from src.config import ROOT
 from src.make_dataset import generate, write
 from tests.conftest import gated
-from tests.processes import free_port, wait_healthy
+from tests.processes import free_port, running
 
 HEADER_CONNECTIONS, HEADER_BYTES, CHUNK = 4, 32 * 1024 * 1024, 64 * 1024
 
@@ -124,18 +124,8 @@ def image_command(checkout: Path, port: int) -> list[str]:
 @contextmanager
 def serving(checkout: Path, argv: list[str], model: Path, url: str) -> Iterator[subprocess.Popen]:
     """The checkout's service (its own app/ and src/, run from its folder) until the block ends."""
-    env = {**os.environ, "MODEL_PATH": str(model)}
-    proc = subprocess.Popen(argv, cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_healthy(f"{url}/health", proc)
+    with running(argv, f"{url}/health", {"MODEL_PATH": str(model)}, cwd=checkout) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _under_attack(client: httpx.Client, url: str, pid: int, attack: Callable[[str], str]) -> tuple[str, float, float]:

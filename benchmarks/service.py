@@ -30,7 +30,7 @@ from src import artifacts, config, data, schema
 from src.config import ROOT
 from src.features import build_features
 from src.train import split
-from tests.processes import free_port, wait_healthy
+from tests.processes import free_port, stop, wait_healthy
 
 CUSTOMER = schema.EXAMPLE_CUSTOMER
 WRK_SECONDS = 5
@@ -137,12 +137,7 @@ def _server(argv: list[str], health: str, env: dict[str, str], log: Path, cwd: P
                 raise StepFailed(f"{' '.join(argv)} in {cwd}: {exc}\n{log.read_text()[-3000:]}") from None
             yield
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 def _lua(path: Path, body: object) -> Path:

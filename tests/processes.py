@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from src import artifacts
 from src.config import ROOT
 
 
@@ -37,27 +38,49 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> No
     raise TimeoutError(f"{url} not healthy after {timeout} s")
 
 
+def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL what is still there after `timeout`; always reaped."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def running(
-    argv: Sequence[str], health_url: str, env: dict[str, str] | None = None, log: Path | None = None
+    argv: Sequence[str],
+    health_url: str,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    cwd: Path = ROOT,
 ) -> Iterator[subprocess.Popen]:
     """Run argv until the block ends; its output goes to `log` (or is discarded)."""
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
-        list(argv), cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
+        list(argv), cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
     )
     try:
         wait_healthy(health_url, proc)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         if log:
             out.close()
+
+
+def run_module(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` from the project root, as a user types it, with env overrides."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def run_pytest(
@@ -76,3 +99,8 @@ def run_pytest(
         text=True,
         timeout=timeout,
     )
+
+
+def pair_bytes(folder: Path) -> dict[str, bytes]:
+    """The artifact pair in `folder`, byte for byte: what "unchanged" and "identical" compare."""
+    return {name: (folder / name).read_bytes() for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE)}

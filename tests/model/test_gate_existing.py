@@ -7,7 +7,6 @@ not describe, or one trained on another snapshot than the one it is judged on.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,22 +16,11 @@ import pytest
 from src import artifacts, gate, record, train
 from src.config import ROOT
 from src.make_dataset import generate, write
+from tests.processes import pair_bytes, run_module
 
 
 def _gate_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "src.gate", *args],
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def _pair(folder: Path) -> dict[str, bytes]:
-    return {name: (folder / name).read_bytes() for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE)}
+    return run_module("src.gate", *args, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +84,7 @@ def test_a_model_its_record_does_not_describe_is_refused(ungated: Path, small_ar
     assert "does not match" in result.stderr, result.stderr
 
 
-def test_a_bare_model_file_is_judged_on_the_snapshot_and_lands_as_the_gated_pair(
+def test_a_bare_model_file_is_judged_on_the_snapshot_and_lands_as_the_gatedpair_bytes(
     ungated: Path, small_artifact: Path, tmp_path: Path
 ) -> None:
     bare = tmp_path / "bare" / artifacts.MODEL_FILE
@@ -112,7 +100,7 @@ def test_a_bare_model_file_is_judged_on_the_snapshot_and_lands_as_the_gated_pair
     )
 
 
-def test_a_failing_existing_model_lands_in_rejected_and_never_over_the_gated_pair(
+def test_a_failing_existing_model_lands_in_rejected_and_never_over_the_gatedpair_bytes(
     small_artifact: Path, tmp_path: Path
 ) -> None:
     customers = generate(seed=7, n=4000)
@@ -121,14 +109,14 @@ def test_a_failing_existing_model_lands_in_rejected_and_never_over_the_gated_pai
     train.run(tmp_path / "leaky.csv", tmp_path / "trained", 42)
     out = tmp_path / "out"
     out.mkdir()
-    for name, data in _pair(small_artifact).items():
+    for name, data in pair_bytes(small_artifact).items():
         (out / name).write_bytes(data)
-    before = _pair(out)
+    before = pair_bytes(out)
     result = gate.run_existing(
         tmp_path / "trained" / artifacts.MODEL_FILE, tmp_path / "leaky.csv", out, 42, tmp_path / "none.json"
     )
     assert not result.passed, "the gate passed a leaky model because it was trained elsewhere"
     assert result.record.gate is not None
     assert "leakage_ceiling" in result.record.gate.failed, result.record.gate.failed
-    assert _pair(out) == before, "a failed existing model replaced the gated pair"
+    assert pair_bytes(out) == before, "a failed existing model replaced the gated pair"
     assert record.read(out / artifacts.REJECTED_DIR / artifacts.METRICS_FILE) == result.record

@@ -7,9 +7,7 @@ ungated or failed model never gets a version.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,23 +15,12 @@ import pytest
 
 from src import artifacts, gate, record
 from src.config import ROOT
+from tests.processes import pair_bytes, run_module
 from tests.records import with_verdict
 
 
 def _cli(module: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def _pair(folder: Path) -> dict[str, bytes]:
-    return {name: (folder / name).read_bytes() for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE)}
+    return run_module(module, *args, env=env)
 
 
 @pytest.fixture
@@ -47,7 +34,7 @@ def env(tmp_path: Path, small_artifact: Path) -> dict[str, str]:
     }
 
 
-def test_a_registered_model_pulled_by_alias_gates_to_the_identical_pair(
+def test_a_registered_model_pulled_by_alias_gates_to_the_identicalpair_bytes(
     small_artifact: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
     started = time.perf_counter()
@@ -58,7 +45,7 @@ def test_a_registered_model_pulled_by_alias_gates_to_the_identical_pair(
     took = time.perf_counter() - started
     assert judged.returncode == gate.EXIT_PASSED, f"the registered model failed its gate:\n{judged.stderr[-1500:]}"
     gated = Path(env["ARTIFACT_DIR"])
-    assert _pair(gated) == _pair(small_artifact), (
+    assert pair_bytes(gated) == pair_bytes(small_artifact), (
         "the pair gated from the registry differs from the pair registered: the image would ship other bytes"
     )
     assert artifacts.verify(gated / artifacts.MODEL_FILE, require_gate=True).gate_passed
