@@ -198,8 +198,15 @@ class Stack:
             expect["candidate_percent"] = cfg.canary_percent
         # Old workers keep their open connections but may still accept a new one
         # for a moment after SIGHUP: several fresh connections in a row must agree.
-        for _ in range(5):
-            _wait(f"{cfg.url}/stage", None, expect=expect)
+        # A master killed right after the SIGHUP leaves old workers answering the old
+        # stage for ever: the wait watches the master and says so.
+        try:
+            for _ in range(5):
+                _wait(f"{cfg.url}/stage", self.procs.get("nginx"), expect=expect)
+        except RuntimeError:
+            if self.alive("nginx"):
+                raise
+            raise ProcessDied("nginx", f"the nginx process died while switching to {expect['mode']}") from None
 
     # -- supervision -----------------------------------------------------
     def alive(self, name: str) -> bool:
