@@ -13,13 +13,16 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "make venv: $(PYTHON)" \
+	  "is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'), this project needs 3.11" \
+	  "(requires-python in pyproject.toml): install python3.11, then make venv PYTHON=python3.11" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 venv: $(VENV)/.installed ## create .venv from the pinned requirements (only when they change)
 
-# The optional MLflow registry client (README "Same gate, different provenance"); never in the image.
+# The optional MLflow registry client (docs/gate.md "Same gate, different provenance"); never in the image.
 $(VENV)/.registry-installed: $(VENV)/.installed requirements-registry.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-registry.txt
 	@touch $@
@@ -37,16 +40,23 @@ run: venv ## the gated pipeline: data tests -> train -> quality gate -> metrics 
 	@$(PY) -m src.report
 	@$(MAKE) --no-print-directory serve
 
-NO_MODEL := no gated model at model_candidate.skops: run `make model` (or `make run`) to train and gate one
-GATE_FAILED := no gated model at model_candidate.skops: the last gate run failed (its record is \
-  rejected/metrics.json); `make report` shows which check; fix it, then `make model`
+# ARTIFACT_DIR (where `make model` wrote the pair) or MODEL_PATH picks the model; the repository root by default.
+SERVE_DIR = $(or $(ARTIFACT_DIR),.)
+SERVE_MODEL = $(or $(MODEL_PATH),$(SERVE_DIR)/model_candidate.skops)
+NO_MODEL = no gated model at $(SERVE_MODEL): run `make model` (or `make run`) to train and gate one
+GATE_FAILED = no gated model at $(SERVE_MODEL): the last gate run failed (its record is \
+  $(SERVE_DIR)/rejected/metrics.json); `make report` shows which check; fix it, then `make model`
 
-serve: venv ## serve the gated model_candidate.skops on HOST:PORT (default 127.0.0.1:8000)
-	@test -f model_candidate.skops || { \
-	  if test -f rejected/metrics.json; then echo '$(GATE_FAILED)' >&2; else echo '$(NO_MODEL)' >&2; fi; exit 1; }
-	$(info serving the gated model on http://$(HOST):$(PORT)  (Ctrl-C stops it). Try:)
+.PHONY: serve-check
+serve-check: # the model check runs before serve's recipe is expanded, so no "serving" line precedes a refusal
+	@test -f $(SERVE_MODEL) || { \
+	  if test -f $(SERVE_DIR)/rejected/metrics.json; then echo '$(GATE_FAILED)' >&2; else echo '$(NO_MODEL)' >&2; fi; exit 1; }
+
+serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DIR, default the root) on HOST:PORT
+	$(info serving the gated model $(SERVE_MODEL) on http://$(HOST):$(PORT)  (Ctrl-C stops it). Try:)
 	$(info   curl -s http://$(HOST):$(PORT)/predict -H 'Content-Type: application/json' -d '$(EXAMPLE)')
-	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --http app.server:BoundedHttpToolsProtocol
+	MODEL_PATH=$(abspath $(SERVE_MODEL)) $(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log \
+	  --http app.server:BoundedHttpToolsProtocol
 
 test: venv ## every gate, cheapest first, stopping at the first red surface
 	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
@@ -87,7 +97,7 @@ system-deps: ## install the system packages the tests need (nginx; prometheus wi
 deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout as real processes; the k8s export
 	$(PYTEST) tests/deploy
 
-# The local stack (README "The local stack"): make stack-up MODE=canary CANARY_PERCENT=5 ...
+# The local stack (docs/deployment.md "The local stack"): make stack-up MODE=canary CANARY_PERCENT=5 ...
 STACK_VARS := MODE CANARY_PERCENT CANARY_STICKY STABLE_MODEL CANDIDATE_MODEL STACK_PORT STABLE_PORT CANDIDATE_PORT \
 	SHADOW_TIMEOUT STACK_DIR PROMETHEUS_PORT
 export $(STACK_VARS)
@@ -144,7 +154,7 @@ ci: venv ## run CI's gates job here, in ci.yml's order, and print its summary ta
 config-doc: venv ## regenerate docs/configuration.md from the settings classes
 	@$(PY) -m tools.config_doc
 
-# docker compose (README "Docker"): the same topology in containers. `make container` needs a Docker engine.
+# docker compose (docs/deployment.md "docker compose"): the same topology in containers. `make container` needs a Docker engine.
 COMPOSE_VARS := STABLE_DIR CANDIDATE_DIR NGINX_MODE COMPOSE_PROJECT_NAME CHURN_IMAGE
 export $(COMPOSE_VARS)
 

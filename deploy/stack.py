@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -119,6 +120,23 @@ def _wait(
     raise TimeoutError(f"{url} did not become ready{f' with {expect}' if expect else ''} in {timeout} s")
 
 
+def check_ports_free(cfg: StackSettings) -> None:
+    """Refuse a taken port before starting anything: otherwise it surfaces as "exited with 1; see the logs"."""
+    ports = {"STACK_PORT": cfg.port, "STABLE_PORT": cfg.stable_port, "CANDIDATE_PORT": cfg.candidate_port}
+    if cfg.prometheus:
+        ports["PROMETHEUS_PORT"] = cfg.prometheus_port
+    for variable, port in ports.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed stack's TIME_WAIT is not "taken"
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                raise RuntimeError(
+                    f"port {port} ({variable}) is already in use on {HOST}: stop what holds it "
+                    f"(`ss -ltnp 'sport = :{port}'`) or choose another, e.g. `{variable}={port + 100} make stack-up`"
+                ) from None
+
+
 class Stack:
     """Start, reconfigure and stop the three processes; state lives in stack_dir/state.json."""
 
@@ -133,6 +151,7 @@ class Stack:
         cfg.stack_dir.mkdir(parents=True, exist_ok=True)
         if (cfg.stack_dir / "state.json").exists():
             raise RuntimeError(f"a stack is already running from {cfg.stack_dir}: `make stack-down` first")
+        check_ports_free(cfg)
         try:
             for variant in ("stable", "candidate"):
                 self.procs[variant] = self._service(variant)
@@ -386,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  logs      {cfg.stack_dir}/   stop with: make stack-down")
         elif args.command == "set":
             stack = Stack.attach(cfg.stack_dir)
+            if args.mode is None and args.percent is not None and stack.cfg.mode != "canary":
+                raise ValueError(
+                    f"CANARY_PERCENT={args.percent} applies to canary only and the stack is in {stack.cfg.mode}: "
+                    f"run `make stack-set MODE=canary CANARY_PERCENT={args.percent}`"
+                )
             stack.set_stage(args.mode or stack.cfg.mode, args.percent)
             mode = effective_mode(stack.cfg)
             print(f"nginx now in {mode}" + (f" ({stack.cfg.canary_percent} %)" if mode == "canary" else ""))

@@ -23,7 +23,9 @@ def _fmt(value: object) -> str:
 
 def render(rec: ArtifactRecord, model_path: Path) -> str:
     """A GitHub-flavoured markdown table: readable in a terminal and in a CI summary."""
-    shown = os.path.relpath(model_path) if not os.path.relpath(model_path).startswith("../..") else model_path
+    # Relative only inside the working folder: `make ci` gates into a temporary folder, never `../../tmp…`.
+    relative = os.path.relpath(model_path)
+    shown = model_path if relative.startswith("..") else relative
     lines = [
         f"model `{shown}` (version {rec.model_version}, seed {rec.seed})",
         "",
