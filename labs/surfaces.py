@@ -6,7 +6,7 @@ the candidate as labs/release.json deploys it and replays customers at it;
 deploy runs the real rollout (nginx shadow, canary, promote) of that candidate
 against the model gated on the commit the lab started from.
 
-A verdict is cached under the hash of the tree outside labs/ (the tree the
+A green verdict is cached under the hash of the tree outside labs/ (the tree the
 surface reads): re-checking an unchanged tree, or every solved lab whose fix
 restores the same code and data, costs nothing. `--no-cache` runs everything.
 """
@@ -100,7 +100,7 @@ class Runner:
         started = time.monotonic()
         passed, command, output = getattr(self, f"_{surface}")()
         outcome = Outcome(surface, passed, command, round(time.monotonic() - started, 1), _tail(output))
-        if surface in ("code", "data", "model"):
+        if surface in ("code", "data", "model") and outcome.passed:  # a red verdict may be load (the latency check)
             cached.write_text(json.dumps(asdict(outcome)))
         return outcome
 
