@@ -149,9 +149,12 @@ drift: venv ## recent predictions vs the training snapshot (PSI per input): make
 	$(PY) -m src.drift --log "$(LOG)"
 
 # Course labs (docs/lab.md): seeded faults, each caught by its own surface, graded offline.
-.PHONY: labs lab-list lab-start lab-check lab-reset
-labs: venv system-deps ## tests/labs: the break-the-pipeline matrix (every lab caught by its surface, then solved)
+.PHONY: labs lab-matrix lab-list lab-start lab-check lab-reset
+labs: venv ## tests/labs: the lab CLI, the docs matrix in step, one code and one data lab end to end
 	$(PYTEST) tests/labs
+
+lab-matrix: venv system-deps ## tests/lab_matrix: every lab caught by its own surface, then solved (minutes)
+	$(PYTEST) -v -s --durations=0 tests/lab_matrix
 
 lab-list: venv ## the labs: id, the surface that catches it, difficulty, minutes
 	@$(PY) -m labs list

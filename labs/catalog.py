@@ -159,14 +159,11 @@ def _snapshot(change: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[Path]
     return lambda root: edit_snapshot(root, change)
 
 
-def _train_serve_skew(root: Path) -> None:
-    replace(
-        root,
-        "src/train.py",
-        "    X, y = build_features(snapshot)\n    X_train, X_hold",
-        "    # billing now works in integer cents; train on the precise figures\n"
-        '    cents = snapshot.assign(**{c: snapshot[c] * 100 for c in ("monthly_charges", "total_charges")})\n'
-        "    X, y = build_features(cents)\n    X_train, X_hold",
+def _quarterly_charges(raw: pd.DataFrame) -> pd.DataFrame:
+    """Charges per quarter (x3): inside every data bound, and the scaler hides it from the gate."""
+    return raw.assign(
+        monthly_charges=_text(_numbers(raw["monthly_charges"]) * 3),
+        total_charges=_text(_numbers(raw["total_charges"]) * 3),
     )
 
 
@@ -351,7 +348,7 @@ LABS: tuple[Lab, ...] = (
         "the candidate is deployed with an extra 20 ms per /predict (FAULT_DELAY_S=0.02)",
         "The candidate release (labs/release.json) passed every offline gate and answers every request "
         "correctly, yet its rollout never gets past the first stage.",
-        "candidate p99",
+        "candidate slower",
         lambda root: set_release(root, candidate_app="deploy.faulty:app", candidate_env={"FAULT_DELAY_S": "0.02"}),
     ),
     Lab(
@@ -359,11 +356,12 @@ LABS: tuple[Lab, ...] = (
         "deploy",
         "hard",
         40,
-        "training converts charges to cents; serving sends dollars",
-        "A change to training 'for precision' passed its own gate with the same AUC as production. In "
-        "shadow, the candidate disagrees with production on customers both models have seen.",
+        "the training export sends charges per quarter (x3); the service is sent monthly charges",
+        "Finance now exports charges per billing quarter, and the model was retrained on that export. It "
+        "passed its own gate with the same AUC as production. In shadow, the candidate disagrees with "
+        "production on the very customers both models are sent.",
         "train/serve skew",
-        _train_serve_skew,
+        _snapshot(_quarterly_charges),
     ),
     Lab(
         "ab-decisions-differ",

@@ -70,7 +70,7 @@ def check(root: Path, quick: bool = False, use_cache: bool = True) -> Report:
         running.started_from,
         outcomes,
         red.surface if red else None,
-        bool(red and lab.hint in red.output),
+        bool(red and lab.hint in red.output + red.key_lines),
         changes,
         points,
     )
@@ -85,6 +85,8 @@ def render(report: Report) -> str:
         lines.append(f"  {o.surface:<8}{state:<5}{o.seconds:>7.1f}s  {o.command}{note}")
         if not o.passed:
             tail = o.output.rstrip().splitlines()[-15:]
+            if o.key_lines and lab.hint not in "\n".join(tail):
+                lines += [f"      > {line}" for line in o.key_lines.splitlines()] + ["      | ..."]
             lines += [f"      | {line}" for line in tail]
     if report.caught_by is None:
         lines.append("caught by: nothing, every surface is green")

@@ -33,7 +33,8 @@ from labs.contract import check_ids
 from labs.edits import RELEASE, SNAPSHOT
 from labs.repo import git, show, tree_key
 
-QUICK_UNIT = ("tests/unit/test_features.py", "tests/unit/test_metrics.py", "tests/unit/test_train.py")
+# A quick check of a lab without code of its own: the feature code every snapshot and request goes through.
+QUICK_UNIT = ("tests/unit/test_features.py",)
 TAIL_LINES = 25
 PIPELINE_ENV = ("CHURN_DATA", "ARTIFACT_DIR", "CHURN_SEED", "PROD_METRICS")  # the tree's own defaults, always
 REPLAY = 200  # customers the service check sends: enough to see a 1 % error rate (P(miss) ~ 0.13)
@@ -44,9 +45,15 @@ class LabSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_ignore_empty=True, frozen=True, extra="ignore", populate_by_name=True)
 
-    cache_dir: Path | None = Field(None, alias="LABS_CACHE_DIR", description="verdicts, artifacts, stack files")
-    artifact_dir: Path | None = Field(None, alias="ARTIFACT_DIR", description="the checked candidate's pair")
-    stack_dir: Path | None = Field(None, alias="STACK_DIR", description="the deploy check's stack files")
+    cache_dir: Path | None = Field(
+        None, alias="LABS_CACHE_DIR", description="verdicts, artifacts, stack files (default: the clone's .git/labs)"
+    )
+    artifact_dir: Path | None = Field(
+        None, alias="ARTIFACT_DIR", description="the checked candidate's pair (default: under the cache)"
+    )
+    stack_dir: Path | None = Field(
+        None, alias="STACK_DIR", description="the deploy check's stack files (default: under the cache)"
+    )
     stack_port: int | None = Field(None, alias="STACK_PORT", description="nginx (default: a free port)")
     stable_port: int | None = Field(None, alias="STABLE_PORT", description="stable service (default: free)")
     candidate_port: int | None = Field(None, alias="CANDIDATE_PORT", description="candidate (default: free)")
@@ -60,6 +67,7 @@ class Outcome:
     seconds: float
     output: str  # the tail a student reads
     cached: bool = False
+    key_lines: str = ""  # lines of the whole output naming the lab's hint (a long report may push them out of the tail)
 
 
 def free_port() -> int:
@@ -70,6 +78,11 @@ def free_port() -> int:
 
 def _tail(text: str, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _naming(text: str, hint: str, most: int = 2) -> str:
+    """The first lines that name `hint`: a red gate fails several checks, and the lab's own may come first."""
+    return "\n".join([line.strip() for line in text.splitlines() if hint in line][:most])
 
 
 class Runner:
@@ -99,7 +112,8 @@ class Runner:
             return Outcome(**{**json.loads(cached.read_text()), "cached": True})
         started = time.monotonic()
         passed, command, output = getattr(self, f"_{surface}")()
-        outcome = Outcome(surface, passed, command, round(time.monotonic() - started, 1), _tail(output))
+        seconds = round(time.monotonic() - started, 1)
+        outcome = Outcome(surface, passed, command, seconds, _tail(output), key_lines=_naming(output, self.lab.hint))
         if surface in ("code", "data", "model") and outcome.passed:  # a red verdict may be load (the latency check)
             cached.write_text(json.dumps(asdict(outcome)))
         return outcome
@@ -214,6 +228,16 @@ class Runner:
                     raise RuntimeError(f"the base commit's model did not pass its gate:\n{_tail(done.stdout)}")
         return folder / "model_candidate.skops"
 
+    def _traffic(self) -> Path:
+        """The customers as users send them: the base commit's snapshot, whatever the lab did to the export."""
+        file = self.cache / f"traffic-{self.base[:12]}.csv"
+        if not file.is_file():
+            blob = subprocess.run(
+                ["git", "show", f"{self.base}:{SNAPSHOT}"], cwd=self.root, capture_output=True, check=True
+            ).stdout
+            file.write_bytes(blob)
+        return file
+
     def _deploy(self) -> tuple[bool, str, str]:
         release = self._release()
         stable = self._stable_model()
@@ -233,11 +257,12 @@ class Runner:
             "ROLLOUT_MIN_REQUESTS": "40",
             "ROLLOUT_INCONCLUSIVE_RETRIES": "1",
             "ROLLOUT_INCONCLUSIVE_WAIT_S": "0.5",
+            "ROLLOUT_GATE_DATA": str(self.root / SNAPSHOT),  # the export the candidate was gated on
         }
         if self.quick:
             env["ROLLOUT_STEPS"] = "100"
         argv = [sys.executable, "-m", "deploy.rollout", "--stable", str(stable)]
-        argv += ["--candidate", str(self._candidate_model()), "--data", str(self.root / SNAPSHOT)]
+        argv += ["--candidate", str(self._candidate_model()), "--data", str(self._traffic())]
         try:
             done = subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=600)
         finally:

@@ -76,17 +76,6 @@ def _calibration_back(root: Path, base: str) -> None:
     replace(root, "src/train.py", ', class_weight="balanced")', ")")
 
 
-def _train_on_what_serving_sends(root: Path, base: str) -> None:
-    replace(
-        root,
-        "src/train.py",
-        "    # billing now works in integer cents; train on the precise figures\n"
-        '    cents = snapshot.assign(**{c: snapshot[c] * 100 for c in ("monthly_charges", "total_charges")})\n'
-        "    X, y = build_features(cents)\n",
-        "    X, y = build_features(snapshot)\n",
-    )
-
-
 SOLUTIONS: dict[str, Solution] = {
     "columns-reordered": _columns_in_declared_order,
     "imputation-removed": _impute_blank_totals,
@@ -104,6 +93,6 @@ SOLUTIONS: dict[str, Solution] = {
     "failing-slice": _reexport,
     "candidate-500s": _redeploy,
     "slower-candidate": _redeploy,
-    "train-serve-skew": _train_on_what_serving_sends,
+    "train-serve-skew": _reexport,
     "ab-decisions-differ": _redeploy,
 }

@@ -54,19 +54,18 @@ def test_reset_returns_to_the_start_branch_and_deletes_the_lab_branch(tmp_path: 
 
 def test_loosening_a_gate_threshold_to_solve_a_lab_costs_the_contract_points(tmp_path: Path, lab_cache: Path) -> None:
     root = copy_tree(tmp_path)
-    assert labs(root, "start", "split-diverges").returncode == 0
+    assert labs(root, "start", "imputation-removed").returncode == 0
     assert labs(root, "solve").returncode == 0
     gate = root / "src/gate.py"
     gate.write_text(gate.read_text().replace("AUC_FLOOR = 0.80", "AUC_FLOOR = 0.70"))
-    test = root / "tests/unit/test_one_split.py"
-    test.write_text(
-        test.read_text().replace('@pytest.mark.parametrize("seed", [42, 7])', '@pytest.mark.parametrize("seed", [42])')
-    )
+    test = root / "tests/unit/test_features.py"
+    test.write_text(test.read_text().replace("def test_missing_required_column_raises", "def _missing_column_raises"))
     commit_all(root, "fix, and a little help")
     code, report = check(root, lab_cache, "--quick")
+    assert report["fixed"], f"every surface should be green on this tree: {report['caught_by']} is red"
     assert code == 1, "a lab solved by moving the goalposts must not exit 0"
     assert report["points"] == 60, report["points"]
     changed = " ".join(report["contract_changes"])
     assert "gate thresholds" in changed, changed
     assert "AUC_FLOOR = 0.70" in changed, changed
-    assert "the tests changed: tests/unit/test_one_split.py" in changed, changed
+    assert "the tests changed: tests/unit/test_features.py" in changed, changed
