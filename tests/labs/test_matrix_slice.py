@@ -2,7 +2,7 @@
 
 Both solved trees are the starting tree again, so the model gate runs once
 for the two rows (the verdict cache is shared). Budget: all of `make labs`
-(these two rows and the CLI tests) took 48 s on the 2-core shared machine at
+(these two rows and the CLI tests) took 48 to 58 s on the 2-core shared machine at
 load ~4 (2026-11-23). The whole matrix, every lab on every surface, is
 `make lab-matrix` (tests/lab_matrix, about 15 minutes).
 """
