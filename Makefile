@@ -61,7 +61,8 @@ serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DI
 test: venv ## every gate, cheapest first, stopping at the first red surface
 	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
 	  $(MAKE) --no-print-directory data && $(MAKE) --no-print-directory model && \
-	  $(MAKE) --no-print-directory registry && $(MAKE) --no-print-directory deploy
+	  $(MAKE) --no-print-directory registry && $(MAKE) --no-print-directory deploy && \
+	  $(MAKE) --no-print-directory labs
 
 lint: venv ## ruff lint + format; hadolint (Dockerfile); compose spec (compose.yaml); actionlint + zizmor (workflows)
 	$(VENV)/bin/ruff check .
@@ -175,3 +176,24 @@ container: venv ## tests/container: the image and compose on a real Docker engin
 drift: venv ## recent predictions vs the training snapshot (PSI per input): make drift LOG=path
 	@test -n "$(LOG)" || { echo "usage: make drift LOG=path/to/prediction.log" >&2; exit 2; }
 	$(PY) -m src.drift --log "$(LOG)"
+
+# Course labs (docs/lab.md): seeded faults, each caught by its own surface, graded offline.
+.PHONY: labs lab-matrix lab-list lab-start lab-check lab-reset
+labs: venv ## tests/labs: the lab CLI, the docs matrix in step, one code and one data lab end to end
+	$(PYTEST) tests/labs
+
+lab-matrix: venv system-deps ## tests/lab_matrix: every lab caught by its own surface, then solved (minutes)
+	$(PYTEST) -v -s --durations=0 tests/lab_matrix
+
+lab-list: venv ## the labs: id, the surface that catches it, difficulty, minutes
+	@$(PY) -m labs list
+
+lab-start: venv ## seed a lab on a new branch lab/LAB: make lab-start LAB=imputation-removed
+	@test -n "$(LAB)" || { echo "usage: make lab-start LAB=id (make lab-list)" >&2; exit 2; }
+	@$(PY) -m labs start "$(LAB)"
+
+lab-check: venv ## grade the running lab (Points X/100; exit 0 only when solved)
+	@$(PY) -m labs check
+
+lab-reset: venv ## leave the lab: back to the branch it started from, lab branch deleted
+	@$(PY) -m labs reset

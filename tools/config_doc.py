@@ -21,6 +21,7 @@ from deploy.export import ExportSettings
 from deploy.faulty import FaultSettings
 from deploy.rollout import RolloutSettings
 from deploy.stack import StackSettings
+from labs.surfaces import LabSettings
 from src.config import ROOT, PipelineSettings
 from src.registry import RegistrySettings
 
@@ -34,6 +35,7 @@ CLASSES: tuple[tuple[type[BaseSettings], str], ...] = (
     (FaultSettings, "deploy/faulty.py"),
     (ComposeSettings, "deploy/compose.py"),
     (ExportSettings, "deploy/export.py"),
+    (LabSettings, "labs/surfaces.py"),
 )
 
 

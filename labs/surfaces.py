@@ -1,0 +1,274 @@
+"""Run one surface on the student's tree, as CI would, and say whether it is green and what it printed.
+
+code, data and model are the pytest surfaces (`make unit`, the snapshot tests of
+`make data`, the gate of `make model`), each in a fresh process; service starts
+the candidate as labs/release.json deploys it and replays customers at it;
+deploy runs the real rollout (nginx shadow, canary, promote) of that candidate
+against the model gated on the commit the lab started from.
+
+A green verdict is cached under the hash of the tree outside labs/ (the tree the
+surface reads): re-checking an unchanged tree, or every solved lab whose fix
+restores the same code and data, costs nothing. `--no-cache` runs everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from labs.catalog import Lab, Surface
+from labs.contract import check_ids
+from labs.edits import RELEASE, SNAPSHOT
+from labs.repo import git, show, tree_key
+
+# A quick check of a lab without code of its own: the feature code every snapshot and request goes through.
+QUICK_UNIT = ("tests/unit/test_features.py",)
+TAIL_LINES = 25
+PIPELINE_ENV = ("CHURN_DATA", "ARTIFACT_DIR", "CHURN_SEED", "PROD_METRICS")  # the tree's own defaults, always
+REPLAY = 200  # customers the service check sends: enough to see a 1 % error rate (P(miss) ~ 0.13)
+
+
+class LabSettings(BaseSettings):
+    """Where a lab check writes and which ports it takes: set them per student on a shared machine."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, frozen=True, extra="ignore", populate_by_name=True)
+
+    cache_dir: Path | None = Field(
+        None, alias="LABS_CACHE_DIR", description="verdicts, artifacts, stack files (default: the clone's .git/labs)"
+    )
+    artifact_dir: Path | None = Field(
+        None, alias="ARTIFACT_DIR", description="the checked candidate's pair (default: under the cache)"
+    )
+    stack_dir: Path | None = Field(
+        None, alias="STACK_DIR", description="the deploy check's stack files (default: under the cache)"
+    )
+    stack_port: int | None = Field(None, alias="STACK_PORT", description="nginx (default: a free port)")
+    stable_port: int | None = Field(None, alias="STABLE_PORT", description="stable service (default: free)")
+    candidate_port: int | None = Field(None, alias="CANDIDATE_PORT", description="candidate (default: free)")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    surface: Surface
+    passed: bool
+    command: str
+    seconds: float
+    output: str  # the tail a student reads
+    cached: bool = False
+    key_lines: str = ""  # lines of the whole output naming the lab's hint (a long report may push them out of the tail)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _naming(text: str, hint: str, most: int = 2) -> str:
+    """The first lines that name `hint`: a red gate fails several checks, and the lab's own may come first."""
+    return "\n".join([line.strip() for line in text.splitlines() if hint in line][:most])
+
+
+class Runner:
+    """The surfaces of one check, on the tree at `root`, for the lab started from `base`."""
+
+    def __init__(self, root: Path, lab: Lab, base: str, quick: bool = False, use_cache: bool = True) -> None:
+        self.root, self.lab, self.base, self.quick, self.use_cache = root, lab, base, quick, use_cache
+        self.settings = LabSettings()
+        self.cache = self.settings.cache_dir or root / git(root, "rev-parse", "--git-path", "labs")
+        self.cache.mkdir(parents=True, exist_ok=True)
+        self.key = tree_key(root)
+        self.artifacts = self.settings.artifact_dir or self.cache / f"artifacts-{self.key}"
+        self.env = {k: v for k, v in os.environ.items() if k not in PIPELINE_ENV}
+
+    # --- running -------------------------------------------------------------
+
+    def run(self, surface: Surface) -> Outcome:
+        scope = "full"
+        if self.quick:  # a quick code surface runs the lab's own files: its verdict is theirs alone
+            scope = (
+                "quick-" + "-".join(Path(f).stem for f in (self.lab.focus or QUICK_UNIT))
+                if surface == "code"
+                else "quick"
+            )
+        cached = self.cache / f"{surface}-{scope}-{self.key}.json"
+        if surface in ("code", "data", "model") and self.use_cache and cached.is_file() and self._reusable(cached):
+            return Outcome(**{**json.loads(cached.read_text()), "cached": True})
+        started = time.monotonic()
+        passed, command, output = getattr(self, f"_{surface}")()
+        seconds = round(time.monotonic() - started, 1)
+        outcome = Outcome(surface, passed, command, seconds, _tail(output), key_lines=_naming(output, self.lab.hint))
+        if surface in ("code", "data", "model") and outcome.passed:  # a red verdict may be load (the latency check)
+            cached.write_text(json.dumps(asdict(outcome)))
+        return outcome
+
+    def _reusable(self, cached: Path) -> bool:
+        """A green model verdict is reused only while the candidate it gated is still on disk."""
+        return (
+            "model-" not in cached.name
+            or (self.artifacts / "metrics.json").exists()
+            or '"passed": false' in (cached.read_text())
+        )
+
+    def _pytest(self, targets: tuple[str, ...], env: dict[str, str] | None = None) -> tuple[bool, str, str]:
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=short", *targets]
+        result = subprocess.run(
+            argv, cwd=self.root, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=900
+        )
+        return result.returncode == 0, "pytest " + " ".join(targets), result.stdout + result.stderr
+
+    def _code(self) -> tuple[bool, str, str]:
+        if self.quick:
+            return self._pytest(self.lab.focus or QUICK_UNIT)
+        return self._pytest(("tests/unit",))
+
+    def _data(self) -> tuple[bool, str, str]:
+        return self._pytest(("tests/data/test_snapshot.py",))
+
+    def _model(self) -> tuple[bool, str, str]:
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        passed, command, output = self._pytest(("tests/model/test_gate.py",), {"ARTIFACT_DIR": str(self.artifacts)})
+        record = self.artifacts / "metrics.json"
+        if not record.is_file():
+            record = self.artifacts / "rejected" / "metrics.json"
+        if record.is_file():
+            ran = {c["id"] for c in json.loads(record.read_text()).get("gate", {}).get("checks", [])}
+            missing = [c for c in check_ids(show(self.root, self.base, "src/gate.py")) if c not in ran]
+            if missing:
+                passed = False
+                output += (
+                    f"\nFAILED gate contract: the gate no longer runs {missing}: every check declared in src/gate.py "
+                    f"at {self.base[:8]} must judge the candidate; a deleted check lets its failure mode ship\n"
+                )
+        return passed, command + " + every gate check of the base commit ran", output
+
+    def _release(self) -> dict:
+        return json.loads((self.root / RELEASE).read_text())
+
+    def _candidate_model(self) -> Path:
+        return self.artifacts / "model_candidate.skops"
+
+    def _service(self) -> tuple[bool, str, str]:
+        release = self._release()
+        port = self.settings.candidate_port or free_port()
+        app = release["candidate_app"]
+        env = {**self.env, **release["candidate_env"], "MODEL_PATH": str(self._candidate_model())}
+        env["MODEL_VARIANT"] = "candidate"
+        command = f"uvicorn {app} on 127.0.0.1:{port}, {REPLAY} customers replayed to /predict"
+        argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+        with tempfile.TemporaryFile("w+") as log:
+            proc = subprocess.Popen(argv, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+            try:
+                return self._replay(proc, port, app, command, log)
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    def _replay(self, proc: subprocess.Popen, port: int, app: str, command: str, log) -> tuple[bool, str, str]:
+        from deploy.traffic import customers  # the tree's own replay: the bodies the rollout sends
+
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            log.seek(0)
+            return False, command, f"FAILED the candidate ({app}) never became healthy:\n{_tail(log.read())}"
+        bodies = customers(self.root / SNAPSHOT)[:REPLAY]
+        with httpx.Client(base_url=url, timeout=10) as client:
+            statuses = [client.post("/predict", json=body).status_code for body in bodies]
+        errors = sum(s >= 500 for s in statuses)
+        if errors:
+            return (
+                False,
+                command,
+                (
+                    f"FAILED the candidate ({app}) answered HTTP 5xx to {errors} of {len(statuses)} /predict requests "
+                    "of customers the stable model scores without error"
+                ),
+            )
+        return True, command, f"the candidate answered all {len(statuses)} requests without a 5xx"
+
+    def _stable_model(self) -> Path:
+        """The model gated on the commit the lab started from: what users have now."""
+        folder = self.cache / f"stable-{self.base[:12]}"
+        if not (folder / "metrics.json").is_file():
+            with tempfile.TemporaryDirectory() as tmp:
+                archive = Path(tmp) / "base.tar"
+                git(self.root, "archive", "-o", str(archive), self.base)
+                with tarfile.open(archive) as tar:
+                    tar.extractall(Path(tmp) / "tree", filter="data")
+                argv = [sys.executable, "-m", "src.gate", "--out", str(folder), "--baseline", str(folder / "none")]
+                done = subprocess.run(argv, cwd=Path(tmp) / "tree", env=self.env, capture_output=True, text=True)
+                if done.returncode != 0:
+                    raise RuntimeError(f"the base commit's model did not pass its gate:\n{_tail(done.stdout)}")
+        return folder / "model_candidate.skops"
+
+    def _traffic(self) -> Path:
+        """The customers as users send them: the base commit's snapshot, whatever the lab did to the export."""
+        file = self.cache / f"traffic-{self.base[:12]}.csv"
+        if not file.is_file():
+            blob = subprocess.run(
+                ["git", "show", f"{self.base}:{SNAPSHOT}"], cwd=self.root, capture_output=True, check=True
+            ).stdout
+            file.write_bytes(blob)
+        return file
+
+    def _deploy(self) -> tuple[bool, str, str]:
+        release = self._release()
+        stable = self._stable_model()
+        stack_dir = self.settings.stack_dir or self.cache / "stack"
+        prod = self.cache / "prod_metrics.json"
+        prod.write_bytes(stable.with_name("metrics.json").read_bytes())
+        env = {
+            **self.env,
+            "STACK_PORT": str(self.settings.stack_port or free_port()),
+            "STABLE_PORT": str(self.settings.stable_port or free_port()),
+            "CANDIDATE_PORT": str(self.settings.candidate_port or free_port()),
+            "STACK_DIR": str(stack_dir),
+            "PROD_METRICS": str(prod),
+            "CANDIDATE_APP": release["candidate_app"],
+            "CANDIDATE_ENV": json.dumps(release["candidate_env"]),
+            "ROLLOUT_WINDOW_REQUESTS": "150",
+            "ROLLOUT_MIN_REQUESTS": "40",
+            "ROLLOUT_INCONCLUSIVE_RETRIES": "1",
+            "ROLLOUT_INCONCLUSIVE_WAIT_S": "0.5",
+            "ROLLOUT_GATE_DATA": str(self.root / SNAPSHOT),  # the export the candidate was gated on
+        }
+        if self.quick:
+            env["ROLLOUT_STEPS"] = "100"
+        argv = [sys.executable, "-m", "deploy.rollout", "--stable", str(stable)]
+        argv += ["--candidate", str(self._candidate_model()), "--data", str(self._traffic())]
+        try:
+            done = subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=600)
+        finally:
+            if (stack_dir / "state.json").exists():
+                down = [sys.executable, "-m", "deploy.stack", "down"]
+                subprocess.run(down, cwd=self.root, env=env, capture_output=True, text=True, timeout=120)
+        steps = "shadow -> canary 100%" if self.quick else "shadow -> canary steps"
+        output = done.stdout + done.stderr
+        return done.returncode == 0, f"rollout {steps} -> promote, against the base commit's model", output
