@@ -234,6 +234,15 @@ def _start_rollout(env: dict[str, str], snapshot: Path) -> subprocess.Popen[str]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def _ended(proc: subprocess.Popen[str], timeout: float = 90.0) -> str:
+    """The rollout's output once it exits; one that hangs is killed (never left running) and fails the test."""
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"the rollout did not end within {timeout:.0f} s:\n{proc.communicate()[0][-3000:]}")
+
+
 def _wait_for(condition, proc: subprocess.Popen[str], what: str, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -282,7 +291,7 @@ def test_sigterm_mid_rollout_leaves_traffic_on_stable_and_the_stack_stoppable(
     _wait_for(lambda: _in_canary(stack_cfg, 50), proc, "its first canary step")
     time.sleep(0.5)  # mid-window, traffic flowing
     proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=60)
+    output = _ended(proc)
     assert proc.returncode == EXIT_INTERRUPTED, output
     assert _nginx_mode(stack_cfg) == "stable", "an interrupted rollout must leave users on stable"
     assert prod.read_bytes() == before
@@ -300,7 +309,7 @@ def test_sigterm_during_promotion_waits_for_a_consistent_end(
     proc = _start_rollout(env, stable_dir / "snapshot.csv")
     _wait_for(lambda: (stack_cfg.stack_dir / "drill.stable-restarted").exists(), proc, "the middle of its promotion")
     proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=60)
+    output = _ended(proc)
     assert proc.returncode == EXIT_PROMOTED, f"a signal mid-promotion must wait for its end:\n{output}"
     served = _consistent(stack_cfg, prod)
     assert served == record.read(healthy_candidate.with_name(artifacts.METRICS_FILE)).model_sha256
@@ -366,7 +375,7 @@ def test_a_stable_process_dying_mid_canary_fails_no_user_and_aborts(
     served_before = len(access.read_text().splitlines())
     _wait_for(lambda: len(access.read_text().splitlines()) >= served_before + 50, proc, "users at canary 25 %")
     os.kill(_state(stack_cfg)["pids"]["stable"], signal.SIGKILL)
-    output, _ = proc.communicate(timeout=60)
+    output = _ended(proc)
     assert proc.returncode == EXIT_ROLLED_BACK, output
     assert "the stable process died" in output, output
     statuses = [
@@ -385,7 +394,7 @@ def test_a_dead_nginx_master_is_detected_replaced_and_fully_stopped(
     proc = _start_rollout(env, stable_dir / "snapshot.csv")
     _wait_for(lambda: _in_canary(stack_cfg, 50), proc, "its first canary step")
     os.kill(_state(stack_cfg)["pids"]["nginx"], signal.SIGKILL)  # its worker lives on, holding the port
-    output, _ = proc.communicate(timeout=60)
+    output = _ended(proc)
     assert proc.returncode == EXIT_ROLLED_BACK, output
     assert "nginx process died" in output, output
     assert _nginx_mode(stack_cfg) == "stable", "the replacement nginx is not on the stable stage"
