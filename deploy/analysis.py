@@ -79,10 +79,6 @@ class VariantWindow:
         return self.ok / self.requests if self.requests else 0.0
 
     @property
-    def p99_ms(self) -> float:
-        return float(np.percentile(self.latencies_ms, 99)) if self.latencies_ms else 0.0
-
-    @property
     def churn_share(self) -> float:
         return self.churn_predictions / self.scored if self.scored else 0.0
 

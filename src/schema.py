@@ -148,11 +148,6 @@ LEAKAGE_DENYLIST = ("churn_date", "cancellation_reason", "exit_survey_score")  #
 INVARIANT_FACTOR = 0.99  # a billed customer (tenure >= 1) paid at least ~one month in total
 
 
-def dtypes() -> dict[str, str]:
-    """The pandas dtype of every column, in file order."""
-    return {c.name: c.pandas_dtype for c in COLUMNS}
-
-
 def read_raw(path: Any) -> pd.DataFrame:
     """The CSV exactly as text: nothing can fail to parse here, so every check gets to run."""
     return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
