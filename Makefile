@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run serve test lint unit data model report bench bench-suite dataset train clean
+.PHONY: help venv run serve test lint unit data model service surfaces report bench bench-suite dataset train clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,7 @@ serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DI
 test: venv ## every gate, cheapest first, stopping at the first red surface
 	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
 	  $(MAKE) --no-print-directory data && $(MAKE) --no-print-directory model && \
+	  $(MAKE) --no-print-directory service && $(MAKE) --no-print-directory surfaces && \
 	  $(MAKE) --no-print-directory registry && $(MAKE) --no-print-directory deploy && \
 	  $(MAKE) --no-print-directory labs
 
@@ -72,7 +73,7 @@ lint: venv ## ruff lint + format; hadolint (Dockerfile); compose spec (compose.y
 	$(VENV)/bin/actionlint $(wildcard .github/workflows/*.yml .github/workflows/*.yaml)
 	$(VENV)/bin/zizmor --offline --quiet .github/workflows/
 
-unit: venv ## tests/unit: the code (features, metrics, training, artifacts, the API as a real process)
+unit: venv ## tests/unit: the code, in-process (features, metrics, training, artifacts, the API); seconds
 	$(PYTEST) tests/unit
 
 data: venv ## tests/data: is the snapshot (CHURN_DATA) fit to train on? (short tracebacks: the hint, not the stack)
@@ -80,6 +81,12 @@ data: venv ## tests/data: is the snapshot (CHURN_DATA) fit to train on? (short t
 
 model: venv $(if $(findstring models:/,$(MODEL)),registry-venv) ## tests/model: train once and judge; MODEL=path|models:/churn@candidate judges that model instead
 	$(if $(MODEL),$(PY) -m src.gate --model "$(MODEL)",$(PYTEST) tests/model)
+
+service: venv ## tests/service: the code as real processes (uvicorn serving the API, the CLIs as make and workflows run them)
+	$(PYTEST) tests/service
+
+surfaces: venv ## tests/surfaces: the gates tested: a broken snapshot or model turns exactly its named test red
+	$(PYTEST) tests/surfaces
 
 register: registry-venv ## log + register the gated pair in the MLflow registry (.mlflow/), alias candidate (MODEL=, ALIAS=)
 	@$(PY) -m src.registry register $(if $(MODEL),--model "$(MODEL)") $(if $(ALIAS),--alias "$(ALIAS)")

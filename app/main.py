@@ -18,18 +18,23 @@ from typing import Any, NoReturn
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.telemetry import TelemetryConfig
 from pydantic import ValidationError
 
 from app.middleware import Observe
 from app.observability import Metrics, configure_logging, log_event
 from app.predictor import Predictor
-from app.routes import request_schemas, router, self_check
+from app.routes import predict_router, request_schemas, router, self_check
 from app.schemas import bounded_batch
 from app.settings import ServiceSettings
 from app.validation import validation_error
 from src import artifacts
 from src.artifacts import ArtifactError
 from src.record import first_error
+
+# FastAPI's native OpenTelemetry asks the global providers on every request (~5 us, more when the registry
+# extra installs opentelemetry); the service's metrics are Prometheus (app.observability), nothing reads OTel.
+NO_OTEL: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 class ModelLoadError(RuntimeError):
@@ -63,8 +68,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         app.state.metrics.start_at_zero(resolved.model_variant, ("/predict", "/predict/batch"))
         yield
 
-    app = FastAPI(title="churn-service", version="1.0.0", lifespan=lifespan)
+    app = FastAPI(title="churn-service", version="1.0.0", lifespan=lifespan, telemetry=NO_OTEL)
     app.state.metrics = Metrics()
+    app.include_router(predict_router)
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(Observe, metrics=app.state.metrics)

@@ -8,12 +8,12 @@ work from logs alone (joined on request_id).
 
 from __future__ import annotations
 
-import io
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any, TextIO
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from pydantic_core import to_json
 
@@ -68,15 +68,39 @@ class Metrics:
             self.latency.labels(variant, endpoint)
 
 
-def configure_logging(stream: TextIO | None = None) -> None:
-    """JSON lines, one per event, flushed per line so `tail -f` and log shippers see them live.
+SMALL_BATCH = 8  # below this, per-value observe() is cheaper than numpy's setup
 
-    Written straight to the stream rather than through `logging`: the stdlib
-    machinery costs more per line than scoring a customer.
+
+def observe_many(histogram: Histogram, values: np.ndarray) -> None:
+    """Observe every value of a batch in one pass: counts per bucket, one increment each.
+
+    Per-value `observe()` takes two locks and walks the buckets in Python:
+    ~1.5 us a customer, a fifth of a batch of 1,000. This adds the same
+    counts to the same child (`amount <= bound` is numpy's `side="left"`),
+    through the attributes prometheus-client 0.26 keeps them in; a version
+    without them gets the per-value loop (tests/unit/test_observability.py
+    pins that the pinned version takes the fast way and exports the same).
     """
-    target = stream or sys.stdout
-    if isinstance(target, io.TextIOWrapper) and not target.line_buffering:
-        target.reconfigure(line_buffering=True)
+    buckets, total = getattr(histogram, "_buckets", None), getattr(histogram, "_sum", None)
+    bounds = getattr(histogram, "_upper_bounds", None)
+    if buckets is None or total is None or bounds is None or len(values) < SMALL_BATCH:
+        for value in values.tolist():
+            histogram.observe(value)
+        return
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for i in np.flatnonzero(counts).tolist():
+        buckets[i].inc(int(counts[i]))
+    total.inc(float(values.sum()))
+
+
+def configure_logging(stream: TextIO | None = None) -> None:
+    """JSON lines, one per event, written straight to the stream (default: sys.stdout at write time).
+
+    Not through `logging`: the stdlib machinery costs more per line than
+    scoring a customer. Each event is flushed when written (`log_event`), so
+    `tail -f` and log shippers see it live; a request's prediction lines go
+    out with its access line, in one write instead of one per line.
+    """
     _stream[0] = stream
 
 
@@ -101,11 +125,39 @@ def _line(event: str, stamp: str, fields: dict[str, Any]) -> str:
     return to_json({"event": event, "ts": stamp, **fields}).decode() + "\n"
 
 
+_pending: list[str] = []  # prediction lines waiting for their request's access line (one event loop: no lock)
+
+
 def log_event(event: str, **fields: Any) -> None:
-    (_stream[0] or sys.stdout).write(_line(event, timestamp(), fields))
+    """One line, written and flushed together with the prediction lines queued before it.
+
+    A request logs its predictions, then its access line (app.middleware):
+    one write for both. Under PYTHONUNBUFFERED, as in the image, every
+    write is a syscall: two per /predict cost ~4 % of its time.
+    """
+    _pending.append(_line(event, timestamp(), fields))
+    text = "".join(_pending)
+    _pending.clear()
+    stream = _stream[0] or sys.stdout
+    stream.write(text)
+    stream.flush()
 
 
-def log_events(event: str, records: Iterable[dict[str, Any]]) -> None:
-    """One line per record, all stamped alike and written at once: a batch is one write, not one per customer."""
-    stamp = timestamp()
-    (_stream[0] or sys.stdout).write("".join(_line(event, stamp, fields) for fields in records))
+def log_rows(event: str, shared: dict[str, Any], keys: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
+    """One line per row, queued for the next `log_event`: `shared` fields first, then the row's `keys`.
+
+    Serialised in two `to_json` calls, not one per line: the shared head once,
+    the rows as one list, whose elements are split where `},{"<first key>":`
+    stands. JSON's grammar allows that only between two elements: a quote
+    inside a string is always escaped, and a string's closing quote is
+    followed by `,` `:` `]` or `}`, never by `{`. Per-line serialisation cost
+    ~2 us a customer, a quarter of a batch of 1,000 (2-core VM, 2026-11).
+    Row values are scalars (validated inputs, predictions): no nested object
+    can carry the boundary either.
+    """
+    if not rows:
+        return
+    head = to_json({"event": event, "ts": timestamp(), **shared})[:-1] + b","  # {"event":..., and the row follows
+    first = to_json(keys[0]) + b":"
+    body = to_json([dict(zip(keys, row, strict=True)) for row in rows])[2:-1]  # "first":...},{"first":...}
+    _pending.append((head + body.replace(b"},{" + first, b"}\n" + head + first)).decode() + "\n")

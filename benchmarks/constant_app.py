@@ -7,9 +7,10 @@ against it (benchmarks.service).
 
 from fastapi import FastAPI
 
+from app.main import NO_OTEL
 from app.schemas import Customer
 
-app = FastAPI()
+app = FastAPI(telemetry=NO_OTEL)  # configured as the service is: the comparison is endpoint against endpoint
 
 
 @app.post("/constant")

@@ -289,11 +289,12 @@ def category_shares(values: pd.Series, categories: tuple[str, ...]) -> np.ndarra
     """Share per known category, then one last bucket for everything else.
 
     A missing value counts as unknown: the model cannot score it either.
+    Compared as objects, so a number never matches a category's text.
     """
-    as_text = values.astype("string")
-    known = [float((as_text == c).fillna(False).astype(bool).mean()) for c in categories]
-    unknown = float((~as_text.isin(categories)).astype(bool).mean())
-    return np.array([*known, unknown])
+    cells = values.to_numpy(dtype=object)
+    size = max(len(cells), 1)
+    counts = [int(np.count_nonzero(cells == c)) for c in categories]
+    return np.array([*(c / size for c in counts), (len(cells) - sum(counts)) / size])
 
 
 def status(value: float, warn: float, retrain: float) -> str:
@@ -375,25 +376,43 @@ def _reason(features: dict[str, dict[str, Any]], unknown: dict[str, dict[str, An
     return f"{overall}: {'; '.join(texts)}{tail}"
 
 
-def drift_report(training_df: pd.DataFrame, recent_df: pd.DataFrame, min_rows: int = MIN_ROWS) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Reference:
+    """The training side of every comparison, computed once: a bootstrap study or a
+    scheduled check compares many batches against the same snapshot."""
+
+    m: int
+    edges: dict[str, np.ndarray]
+    expected: dict[str, np.ndarray]
+
+
+def reference(training_df: pd.DataFrame) -> Reference:
+    train_num = numeric_inputs(training_df)
+    edges = {name: quantile_edges(train_num[name].to_numpy(), BINS) for name in NUMERIC_FEATURES}
+    expected = {name: bin_shares(train_num[name].to_numpy(), edges[name]) for name in NUMERIC_FEATURES}
+    for name in CATEGORICAL_FEATURES:
+        expected[name] = category_shares(training_df[name], schema.BY_NAME[name].allowed)
+    return Reference(m=len(training_df), edges=edges, expected=expected)
+
+
+def drift_report(
+    training: pd.DataFrame | Reference, recent_df: pd.DataFrame, min_rows: int = MIN_ROWS
+) -> dict[str, Any]:
     """PSI per model input with its calibrated lines, and the share of unknown categories, with a verdict."""
-    n, m = len(recent_df), len(training_df)
+    ref = training if isinstance(training, Reference) else reference(training)
+    n, m = len(recent_df), ref.m
     if n < min_rows:
         raise DriftInputError(f"only {n} recent prediction(s), need at least {min_rows} to tell drift from noise")
-    train_num, recent_num = numeric_inputs(training_df), numeric_inputs(recent_df)
+    recent_num = numeric_inputs(recent_df)
     n_features = len(NUMERIC_FEATURES) + len(CATEGORICAL_FEATURES)
     features: dict[str, dict[str, Any]] = {}
     for name in NUMERIC_FEATURES:
-        edges = quantile_edges(train_num[name].to_numpy(), BINS)
-        expected = bin_shares(train_num[name].to_numpy(), edges)
-        actual = bin_shares(recent_num[name].to_numpy(), edges)
-        features[name] = judge(expected, actual, n, m, n_features)
+        actual = bin_shares(recent_num[name].to_numpy(), ref.edges[name])
+        features[name] = judge(ref.expected[name], actual, n, m, n_features)
     unknown: dict[str, dict[str, Any]] = {}
     for name in CATEGORICAL_FEATURES:
-        categories = schema.BY_NAME[name].allowed
-        expected = category_shares(training_df[name], categories)
-        actual = category_shares(recent_df[name], categories)
-        features[name] = judge(expected, actual, n, m, n_features)
+        actual = category_shares(recent_df[name], schema.BY_NAME[name].allowed)
+        features[name] = judge(ref.expected[name], actual, n, m, n_features)
         share = float(actual[-1])
         unknown[name] = {"share": round(share, 4), "status": status(share, UNKNOWN_WARN, UNKNOWN_RETRAIN)}
     overall = _worst([row["status"] for row in [*features.values(), *unknown.values()]])

@@ -21,7 +21,7 @@ from src.config import ROOT
 WORKFLOWS = ROOT / ".github" / "workflows"
 CI = WORKFLOWS / "ci.yml"
 CONTINUOUS_TRAINING = WORKFLOWS / "continuous-training.yml"
-GATES_IN_ORDER = ["lint", "unit", "data", "model", "deploy"]
+GATES_IN_ORDER = ["lint", "unit", "data", "model", "service", "surfaces", "deploy"]
 ARTIFACT_FILES = {artifacts.MODEL_FILE, artifacts.METRICS_FILE}
 
 
@@ -110,7 +110,7 @@ def test_build_push_runs_only_for_pushes_to_main(build_push: dict[str, Any]) -> 
     assert "||" not in cond, f"build-push `if: {cond}` must AND its conditions; an `||` lets a PR through"
 
 
-def test_gates_run_cheapest_first_lint_unit_data_model_deploy(gates: dict[str, Any]) -> None:
+def test_gates_run_cheapest_first_lint_unit_data_model_service_surfaces_deploy(gates: dict[str, Any]) -> None:
     targets = [make_target(s["run"]) for s in gates["steps"] if "run" in s]
     order = [t for t in targets if t in GATES_IN_ORDER]
     assert order == GATES_IN_ORDER, (
@@ -347,7 +347,7 @@ def test_a_green_drift_check_dispatches_nothing(drift_wf: dict[str, Any]) -> Non
     )
     check = drift_wf["jobs"]["check"]
     assert check["outputs"]["status"] == "${{ steps.judge.outputs.status }}"
-    # Which exit code sets which status is run for real in tests/unit/test_drift_workflow.py.
+    # Which exit code sets which status is run for real in tests/service/test_drift_workflow.py.
 
 
 def test_the_dispatch_only_starts_continuous_training_with_the_reason(drift_wf: dict[str, Any]) -> None:

@@ -8,17 +8,20 @@ a student must see the hint, not a wall of tracebacks.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from src.config import ROOT
 from src.make_dataset import write
 from tests.processes import run_pytest
 
-SNAPSHOT_TESTS = str(Path(__file__).with_name("test_snapshot.py"))
+SNAPSHOT_TESTS = str(ROOT / "tests" / "data" / "test_snapshot.py")
 MAX_OUTPUT_LINES = 60
 
 
@@ -93,13 +96,24 @@ BREAKAGES: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], str, str]] = 
 ]
 
 
+@pytest.fixture(scope="module")
+def verdicts(
+    small_customers: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every broken snapshot (and the valid one) through the data surface, one process per core at a time."""
+    cases = {name: breakage(small_customers) for name, breakage, *_ in BREAKAGES} | {"valid": small_customers}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        runs = {name: pool.submit(_run_data_surface, tmp_path_factory.mktemp(name), df) for name, df in cases.items()}
+        return {name: run.result() for name, run in runs.items()}
+
+
 @pytest.mark.parametrize(
-    ("breakage", "failing_test", "hint"), [b[1:] for b in BREAKAGES], ids=[b[0] for b in BREAKAGES]
+    ("case", "failing_test", "hint"), [(b[0], *b[2:]) for b in BREAKAGES], ids=[b[0] for b in BREAKAGES]
 )
 def test_a_broken_snapshot_fails_exactly_its_named_test(
-    tmp_path: Path, small_customers: pd.DataFrame, breakage: Callable, failing_test: str, hint: str
+    verdicts: dict[str, subprocess.CompletedProcess[str]], case: str, failing_test: str, hint: str
 ) -> None:
-    result = _run_data_surface(tmp_path, breakage(small_customers))
+    result = verdicts[case]
     failed = sorted(
         {line.split("::")[1].split(" ")[0] for line in result.stdout.splitlines() if line.startswith("FAILED")}
     )
@@ -110,7 +124,7 @@ def test_a_broken_snapshot_fails_exactly_its_named_test(
     assert lines <= MAX_OUTPUT_LINES, f"{lines} lines of output: the hint drowns:\n{result.stdout}"
 
 
-def test_valid_snapshot_keeps_the_data_surface_green(tmp_path: Path, small_customers: pd.DataFrame) -> None:
-    result = _run_data_surface(tmp_path, small_customers)
+def test_valid_snapshot_keeps_the_data_surface_green(verdicts: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    result = verdicts["valid"]
     assert result.returncode == 0, f"data tests reject a valid snapshot:\n{result.stdout[-3000:]}"
     assert "skipped" not in result.stdout, f"a check skipped on a valid snapshot:\n{result.stdout[-2000:]}"
