@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run serve test lint unit data model service surfaces report bench bench-suite dataset train clean
+.PHONY: help venv run serve test lint unit data model service surfaces docs report bench dataset train clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,12 +58,10 @@ serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DI
 	MODEL_PATH=$(abspath $(SERVE_MODEL)) $(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log \
 	  --http app.server:BoundedHttpToolsProtocol
 
-test: venv ## every gate, cheapest first, stopping at the first red surface
-	@$(MAKE) --no-print-directory lint && $(MAKE) --no-print-directory unit && \
-	  $(MAKE) --no-print-directory data && $(MAKE) --no-print-directory model && \
-	  $(MAKE) --no-print-directory service && $(MAKE) --no-print-directory surfaces && \
-	  $(MAKE) --no-print-directory registry && $(MAKE) --no-print-directory deploy && \
-	  $(MAKE) --no-print-directory labs
+SURFACES := lint unit data model service surfaces registry deploy labs docs
+
+test: venv ## every surface, cheapest first, stopping at the first red one; wall times to .bench/ for make bench
+	@$(PY) -m tests.suite $(SURFACES)
 
 lint: venv ## ruff lint + format; hadolint (Dockerfile); compose spec (compose.yaml); actionlint + zizmor (workflows)
 	$(VENV)/bin/ruff check .
@@ -87,6 +85,9 @@ service: venv ## tests/service: the code as real processes (uvicorn serving the 
 
 surfaces: venv ## tests/surfaces: the gates tested: a broken snapshot or model turns exactly its named test red
 	$(PYTEST) tests/surfaces
+
+docs: venv system-deps ## tests/docs: every shell block README and docs/ mark runnable, run as written on a fresh copy
+	$(PYTEST) tests/docs
 
 register: registry-venv ## log + register the gated pair in the MLflow registry (.mlflow/), alias candidate (MODEL=, ALIAS=)
 	@$(PY) -m src.registry register $(if $(MODEL),--model "$(MODEL)") $(if $(ALIAS),--alias "$(ALIAS)")
@@ -146,12 +147,10 @@ bench: venv ## print timing and quality figures beside BASELINE_REF's (never run
 	$(PY) -m benchmarks.stack
 	$(PY) -m benchmarks.drift
 	$(PY) -m benchmarks.hostile
-
-bench-suite: venv ## wall time of each test surface (runs them: minutes)
 	$(PY) -m benchmarks.suite
 
 clean: ## remove the venv, caches and local artifacts
-	rm -rf $(VENV) .pytest_cache .ruff_cache .stack model_candidate.skops metrics.json rejected
+	rm -rf $(VENV) .pytest_cache .ruff_cache .bench .stack model_candidate.skops metrics.json rejected
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 .PHONY: ci

@@ -1,5 +1,5 @@
 """Pipeline figures: training time, holdout quality, and single-row predict
-latency in-process (the test surfaces' wall times are `make bench-suite`).
+latency in-process (the test surfaces' wall times: benchmarks.suite, from the last `make test`).
 
 Run with `make bench`. The machine is shared and noisy, so each timing is the
 best (or the percentile) of several runs, and nothing here is a pass/fail.

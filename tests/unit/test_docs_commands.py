@@ -21,7 +21,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 SPAN = re.compile(r"`([^`\n]+)`")
-MAKE = re.compile(r"(?:^|[\s;&|(])make((?:\s+[^\s;&|)`]+)+)")
+MAKE = re.compile(r"(?:^|[\s;&|(])make((?:[ \t]+[^\s;&|)`]+)+)", re.M)  # one line: the next may be a command
 MODULE = re.compile(r"python3?\s+-m\s+([A-Za-z_][\w.]*)")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 NAME = re.compile(r"[a-z][a-z0-9_-]*")
