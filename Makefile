@@ -32,7 +32,9 @@ registry-venv: $(VENV)/.registry-installed ## add the optional registry extra (r
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
-EXAMPLE := {"customer_id": "7590-VHVEG", "tenure_months": 1, "monthly_charges": 29.85, "total_charges": 29.85, "contract": "month-to-month"}
+# The curl `make serve` prints, with the contract's example customer (src/schema.py EXAMPLE_CUSTOMER).
+TRY_CURL = import json; from src.schema import EXAMPLE_CUSTOMER; q = chr(39); \
+  print(f"  curl -s http://$(HOST):$(PORT)/predict -H {q}Content-Type: application/json{q} -d {q}{json.dumps(EXAMPLE_CUSTOMER)}{q}")
 
 run: venv ## the gated pipeline: data tests -> train -> quality gate -> metrics table, then serve it
 	$(PYTEST) -q tests/data
@@ -53,8 +55,8 @@ serve-check: # the model check runs before serve's recipe is expanded, so no "se
 	  if test -f $(SERVE_DIR)/rejected/metrics.json; then echo '$(GATE_FAILED)' >&2; else echo '$(NO_MODEL)' >&2; fi; exit 1; }
 
 serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DIR, default the root) on HOST:PORT
-	$(info serving the gated model $(SERVE_MODEL) on http://$(HOST):$(PORT)  (Ctrl-C stops it). Try:)
-	$(info   curl -s http://$(HOST):$(PORT)/predict -H 'Content-Type: application/json' -d '$(EXAMPLE)')
+	@echo "serving the gated model $(SERVE_MODEL) on http://$(HOST):$(PORT)  (Ctrl-C stops it). Try:"
+	@$(PY) -c '$(TRY_CURL)'
 	MODEL_PATH=$(abspath $(SERVE_MODEL)) $(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log \
 	  --http app.server:BoundedHttpToolsProtocol
 
@@ -144,6 +146,7 @@ BASELINE_REF ?= 93c4c24
 bench: venv ## print timing and quality figures beside BASELINE_REF's (never runs the tests; HTTP needs wrk)
 	$(PY) -m benchmarks.pipeline
 	$(PY) -m benchmarks.service --baseline $(BASELINE_REF)
+	$(PY) -m benchmarks.hot_frames --baseline $(BASELINE_REF)
 	$(PY) -m benchmarks.stack
 	$(PY) -m benchmarks.drift
 	$(PY) -m benchmarks.hostile

@@ -265,7 +265,7 @@ def _table(r: dict[str, dict[str, float]], baseline: Path | None, log_lines: int
 
 
 @contextmanager
-def _checkout(ref: str | None, tmp: Path) -> Iterator[Path | None]:
+def checkout(ref: str | None, tmp: Path) -> Iterator[Path | None]:
     """A detached worktree of `ref` (the baseline to measure beside this checkout), removed afterwards."""
     if not ref:
         yield None
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     per_batch = _per_call_us(lambda: predictor.churn_probability(rows), n=300)
     print(f"(e) batch of 1000 in-process: {1000 / per_batch * 1e6:,.0f} rows/s")
     try:
-        with tempfile.TemporaryDirectory() as tmp, _checkout(args.baseline, Path(tmp)) as baseline:
+        with tempfile.TemporaryDirectory() as tmp, checkout(args.baseline, Path(tmp)) as baseline:
             http(settings, Path(tmp), baseline)
     except StepFailed as exc:
         print(f"benchmarks.service: a step failed; its output:\n{exc}", file=sys.stderr)

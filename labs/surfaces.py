@@ -57,6 +57,7 @@ class LabSettings(BaseSettings):
     stack_port: int | None = Field(None, alias="STACK_PORT", description="nginx (default: a free port)")
     stable_port: int | None = Field(None, alias="STABLE_PORT", description="stable service (default: free)")
     candidate_port: int | None = Field(None, alias="CANDIDATE_PORT", description="candidate (default: free)")
+    prometheus_port: int | None = Field(None, alias="PROMETHEUS_PORT", description="Prometheus (default: free)")
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,7 @@ class Runner:
             "STACK_PORT": str(self.settings.stack_port or free_port()),
             "STABLE_PORT": str(self.settings.stable_port or free_port()),
             "CANDIDATE_PORT": str(self.settings.candidate_port or free_port()),
+            "PROMETHEUS_PORT": str(self.settings.prometheus_port or free_port()),
             "STACK_DIR": str(stack_dir),
             "PROD_METRICS": str(prod),
             "CANDIDATE_APP": release["candidate_app"],
