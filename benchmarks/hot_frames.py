@@ -92,22 +92,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", metavar="REF", help="after this checkout, profile REF's app the same way")
     parser.add_argument("--calls", type=int, default=CALLS)
     parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--label", default="this checkout", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.checkout:
         here = Path(__file__).resolve()
         model = Path(os.environ.get("MODEL_PATH") or here.parents[1] / "model_candidate.skops")
         env = {**os.environ, "PYTHONPATH": str(args.checkout.resolve()), "MODEL_PATH": str(model)}
-        argv = [sys.executable, str(here), "--calls", str(args.calls), "--top", str(args.top)]
+        label = ["--label", args.label] if args.label != "this checkout" else ["--label", str(args.checkout)]
+        argv = [sys.executable, str(here), "--calls", str(args.calls), "--top", str(args.top), *label]
         return subprocess.run(argv, cwd=args.checkout, env=env).returncode
-    print("this checkout:")
+    print(f"{args.label}:", flush=True)
     asyncio.run(_profile(args.calls, args.top))
     if not args.baseline:
         return 0
     from benchmarks.service import checkout  # here, not at the top: the --checkout child must not import it
 
     with tempfile.TemporaryDirectory() as tmp, checkout(args.baseline, Path(tmp)) as tree:
-        print(f"\n{args.baseline}:", flush=True)
-        return main(["--checkout", str(tree), "--calls", str(args.calls), "--top", str(args.top)])
+        print(flush=True)
+        argv = ["--checkout", str(tree), "--calls", str(args.calls), "--top", str(args.top), "--label", args.baseline]
+        return main(argv)
 
 
 if __name__ == "__main__":

@@ -260,8 +260,8 @@ def _table(r: dict[str, dict[str, float]], baseline: Path | None, log_lines: int
     )
     for row in [head, *rows]:
         print("    " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
-    errors = sum(f["errors"] for f in r.values())
-    print(f"    non-2xx answers: {errors:.0f}; prediction + access log lines written to a file: {log_lines:,}")
+    errors = ", ".join(f"{name} {f['errors']:.0f}" for name, f in r.items() if f["errors"]) or "none"
+    print(f"    non-2xx answers (all rounds): {errors}; prediction + access log lines written to a file: {log_lines:,}")
 
 
 @contextmanager

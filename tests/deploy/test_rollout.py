@@ -268,6 +268,12 @@ def _in_canary(stack_cfg: StackSettings, percent: int) -> bool:
     return config.get("mode") == "canary" and config.get("canary_percent") == percent
 
 
+def _predictions(stack_cfg: StackSettings) -> int:
+    """Prediction lines both services have logged so far (read live: counted, not parsed)."""
+    logs = (stack_cfg.stack_dir / f"{variant}.log" for variant in ("stable", "candidate"))
+    return sum(log.read_text().count('{"event":"prediction"') for log in logs if log.exists())
+
+
 def _stack_down(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "deploy.stack", "down"], cwd=ROOT, env=env, capture_output=True, text=True
@@ -289,7 +295,8 @@ def test_sigterm_mid_rollout_leaves_traffic_on_stable_and_the_stack_stoppable(
     before = prod.read_bytes()
     proc = _start_rollout(env, stable_dir / "snapshot.csv")
     _wait_for(lambda: _in_canary(stack_cfg, 50), proc, "its first canary step")
-    time.sleep(0.5)  # mid-window, traffic flowing
+    served = _predictions(stack_cfg)
+    _wait_for(lambda: _predictions(stack_cfg) >= served + 10, proc, "canary traffic (mid-window)")
     proc.send_signal(signal.SIGTERM)
     output = _ended(proc)
     assert proc.returncode == EXIT_INTERRUPTED, output
