@@ -40,16 +40,17 @@ async def _profile(calls: int, top: int) -> None:
         with open(os.devnull, "w") as sink:
             observability.configure_logging(sink)
             for _ in range(300):
-                await _call(app, body)
+                await post_predict(app, body)
             profiler = cProfile.Profile()
             profiler.enable()
             for _ in range(calls):
-                await _call(app, body)
+                await post_predict(app, body)
             profiler.disable()
     _print(pstats.Stats(profiler), calls, top)
 
 
-async def _call(app, body: bytes) -> None:
+async def post_predict(app, body: bytes) -> None:
+    """One POST /predict straight into the ASGI app: no socket, no HTTP parsing (benchmarks.service uses it too)."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},

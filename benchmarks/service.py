@@ -26,6 +26,7 @@ import numpy as np
 from app.main import create_app
 from app.predictor import Predictor
 from app.settings import ServiceSettings
+from benchmarks.hot_frames import post_predict
 from src import artifacts, config, data, schema
 from src.config import ROOT
 from src.features import build_features
@@ -62,36 +63,6 @@ def model_floor(predictor: Predictor) -> None:
     print(f"    build_matrix + model (service)      {service:8.1f} us  (issue, build_features + model: 75)")
 
 
-async def _asgi_call(app, body: bytes) -> None:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/predict",
-        "raw_path": b"/predict",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-    sent = False
-
-    async def receive() -> dict:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict) -> None:
-        return None
-
-    await app(scope, receive, send)
-
-
 async def _handler_cost(settings: ServiceSettings, n: int = 3000) -> float:
     import app.observability as observability
 
@@ -101,10 +72,10 @@ async def _handler_cost(settings: ServiceSettings, n: int = 3000) -> float:
         with open("/dev/null", "w") as sink:
             observability.configure_logging(sink)
             for _ in range(300):
-                await _asgi_call(app, body)
+                await post_predict(app, body)
             started = time.perf_counter()
             for _ in range(n):
-                await _asgi_call(app, body)
+                await post_predict(app, body)
             observability.configure_logging(sys.stdout)
     return (time.perf_counter() - started) / n * 1e6
 
