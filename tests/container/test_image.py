@@ -128,6 +128,10 @@ def test_the_image_serves_its_own_skops_copy_of_the_gated_model(image: str) -> N
 def test_the_image_holds_no_build_context_beyond_the_dockerignore_list(image: str) -> None:
     model = PurePosixPath(image_env(image)["MODEL_PATH"]).name
     listing = docker("run", "--rm", "--entrypoint", "ls", image, "-A", "/app").stdout.split()
-    assert sorted(listing) == sorted(["app", artifacts.METRICS_FILE, model, "requirements.txt", "src"]), (
+    assert sorted(listing) == sorted(["app", "deploy", artifacts.METRICS_FILE, model, "requirements.txt", "src"]), (
         f"/app holds {sorted(listing)}: .dockerignore let something else into the image"
+    )
+    deploy = docker("run", "--rm", "--entrypoint", "ls", image, "/app/deploy").stdout.split()
+    assert sorted(deploy) == ["__init__.py", "analysis.py", "release_checks.py"], (
+        f"/app/deploy holds {deploy}: only the cluster's release checks (and what they import) belong in the image"
     )
