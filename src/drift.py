@@ -291,7 +291,7 @@ def category_shares(values: pd.Series, categories: tuple[str, ...]) -> np.ndarra
     A missing value counts as unknown: the model cannot score it either.
     Compared as objects, so a number never matches a category's text.
     """
-    cells = values.to_numpy(dtype=object)
+    cells = values.to_numpy(dtype=object, na_value=None)  # pd.NA == "x" is NA, which no count can take
     size = max(len(cells), 1)
     counts = [int(np.count_nonzero(cells == c)) for c in categories]
     return np.array([*(c / size for c in counts), (len(cells) - sum(counts)) / size])

@@ -111,6 +111,14 @@ def test_unseen_and_missing_contracts_go_to_the_unknown_bucket() -> None:
     assert shares.tolist() == pytest.approx([0.25, 0.25, 0.0, 0.5]), "(m2m, one-year, two-year, unknown)"
 
 
+@pytest.mark.parametrize("dtype", ["object", "string", "category"])
+def test_a_missing_contract_counts_as_unknown_in_any_column_dtype(dtype: str) -> None:
+    contracts = ("month-to-month", "one-year", "two-year")
+    column = pd.Series(["one-year", pd.NA, "two-year", None], dtype=dtype)
+    shares = category_shares(column, contracts)
+    assert shares.tolist() == pytest.approx([0.0, 0.25, 0.25, 0.5]), f"{dtype}: missing is unknown, never a crash"
+
+
 # --- the log reader ----------------------------------------------------------
 
 
