@@ -61,6 +61,7 @@ def one_rollout(model: Path, app: str, env: dict[str, str], clients: int, bodies
             port=free_port(),
             stable_port=free_port(),
             candidate_port=free_port(),
+            prometheus_port=free_port(),  # its default 9090 is often a host Prometheus's
             stack_dir=Path(tmp) / "stack",
             candidate_app=app,
             candidate_env=env,
