@@ -26,8 +26,11 @@ RECORD = ROOT / ".bench" / "suite.json"
 
 def _commit() -> str:
     """The commit under test, marked when the tree differs from it (a timing of uncommitted code)."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    except OSError:  # no git (a downloaded archive): the timing is still worth keeping
+        return "unknown"
     sha = head.stdout.strip() or "unknown"
     return f"{sha}+changes" if dirty.stdout.strip() else sha
 
@@ -52,7 +55,11 @@ def main(surfaces: list[str]) -> int:
     started = time.perf_counter()
     for surface in surfaces:
         began = time.perf_counter()
-        code = subprocess.run(["make", "--no-print-directory", surface], cwd=ROOT).returncode
+        try:
+            code = subprocess.run(["make", "--no-print-directory", surface], cwd=ROOT).returncode
+        except KeyboardInterrupt:  # Ctrl-C reached the surface too; the last complete record stays as it was
+            print(f"make test: interrupted during `make {surface}`; no timings recorded", file=sys.stderr)
+            return 130
         record["surfaces"][surface] = round(time.perf_counter() - began, 1)
         if code != 0:
             record["failed"] = surface
