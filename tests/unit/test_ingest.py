@@ -1,8 +1,10 @@
 """Bring your own data: a Telco-shaped export becomes a contract snapshot by the declared mapping alone.
 
-The fixture is written here, shaped like the public IBM Telco table (its
-column names, `Yes`/`No`, `Month-to-month`, a blank total as one space,
-columns the contract does not use); the real table is never copied in.
+The fixture is written here, shaped like the public IBM Telco table by the
+declared mapping itself (its column names, `Yes`/`No`, `Month-to-month`, a
+blank total as one space, columns the contract does not use), from the
+contract's columns: the real table is never copied in, and a column a fork
+adds to the contract reaches the fixture too.
 """
 
 from __future__ import annotations
@@ -16,25 +18,34 @@ from src import config, data, ingest, schema
 from src.make_dataset import generate, write
 
 TELCO_MAPPING = config.ROOT / "mappings" / "telco.toml"
-TELCO_PLANS = {"month-to-month": "Month-to-month", "one-year": "One year", "two-year": "Two year"}
+MAPPING = ingest.read_mapping(TELCO_MAPPING)
+MAPPED = next(c for c in schema.CATEGORICAL if c in MAPPING.values)  # a category the export spells its own way
+NUMBER = next(c.name for c in schema.INPUTS if c.numeric)
+
+
+def exported(name: str) -> str:
+    """The export's name for a contract column (its own name when the mapping does not rename it)."""
+    return MAPPING.columns.get(name, name)
+
+
+def _spelled(name: str, value: str) -> str:
+    """The export's spelling of a contract value."""
+    return next((k for k, v in MAPPING.values.get(name, {}).items() if v == value), value)
 
 
 def _telco_export(customers: pd.DataFrame) -> pd.DataFrame:
-    """The customers as the Telco export writes them."""
-    money = lambda s: s.map(lambda v: " " if pd.isna(v) else f"{v:.2f}")  # noqa: E731
-    return pd.DataFrame(
-        {
-            "customerID": customers["customer_id"],
-            "gender": "Female",
-            "SeniorCitizen": "0",
-            "tenure": customers["tenure_months"].astype(str),
-            "Contract": customers["contract"].map(TELCO_PLANS),
-            "PaymentMethod": "Electronic check",
-            "MonthlyCharges": money(customers["monthly_charges"]),
-            "TotalCharges": money(customers["total_charges"]),
-            "Churn": customers["churned"].map({1: "Yes", 0: "No"}),
-        }
-    )
+    """The customers as the Telco export writes them: its names, its spellings, ' ' for blank, extra columns."""
+    columns: dict[str, pd.Series] = {}
+    for column in schema.COLUMNS:
+        values = customers[column.name]
+        if column.kind == "number":
+            text = values.map(lambda v: " " if pd.isna(v) else f"{v:.2f}")
+        else:
+            text = values.astype(str).map(lambda v, name=column.name: _spelled(name, v))
+        columns[exported(column.name)] = text
+    for extra in MAPPING.drop[:3]:
+        columns[extra] = pd.Series("Yes", index=customers.index)
+    return pd.DataFrame(columns)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +62,12 @@ def export(tmp_path: Path, customers: pd.DataFrame) -> Path:
     return path
 
 
+def test_the_telco_mapping_declares_each_kind_of_difference() -> None:
+    assert any(k != v for k, v in MAPPING.columns.items()), "no column renamed"
+    assert MAPPING.values.get(schema.LABEL), "the Yes/No label is not mapped"
+    assert MAPPING.drop, "the export's extra columns are not declared"
+
+
 def test_a_telco_shaped_export_becomes_the_contract_snapshot(tmp_path: Path, export: Path, customers) -> None:
     out = tmp_path / "churn.csv"
     assert ingest.main(["--mapping", str(TELCO_MAPPING), "--export", str(export), "--out", str(out)]) == 0
@@ -61,17 +78,24 @@ def test_a_telco_shaped_export_becomes_the_contract_snapshot(tmp_path: Path, exp
     assert got["total_charges"].isna().sum() == customers["total_charges"].isna().sum(), "' ' must become blank"
 
 
-@pytest.mark.parametrize(
-    ("spoil", "names"),
-    [
-        (lambda df: df.assign(Contract=df["Contract"].replace("Two year", "Three year")), ["contract", "Three year"]),
-        (lambda df: df.assign(Churn=df["Churn"].replace("Yes", "True")), ["churned", "True"]),
-        (lambda df: df.assign(churn_date="2025-11-30"), ["churn_date", "neither mapped nor dropped"]),
-        (lambda df: df.drop(columns="tenure"), ["tenure", "tenure_months"]),
-        (lambda df: df.assign(tenure=df["tenure"].replace("1", "one")), ["tenure_months", "'one'"]),
-    ],
-    ids=["unmapped-plan", "unmapped-label", "undeclared-extra-column", "missing-column", "text-in-a-number"],
-)
+def _replace_first(df: pd.DataFrame, column: str, value: str) -> pd.DataFrame:
+    return df.assign(**{column: [value, *df[column].iloc[1:]]})
+
+
+SPOILT = [
+    ("unmapped-category", lambda df: _replace_first(df, exported(MAPPED), "Three year"), [MAPPED, "Three year"]),
+    ("unmapped-label", lambda df: _replace_first(df, exported(schema.LABEL), "True"), [schema.LABEL, "True"]),
+    (
+        "undeclared-extra-column",
+        lambda df: df.assign(**{schema.LEAKAGE_DENYLIST[0]: "2025-11-30"}),
+        [schema.LEAKAGE_DENYLIST[0], "neither mapped nor dropped"],
+    ),
+    ("missing-column", lambda df: df.drop(columns=exported(NUMBER)), [exported(NUMBER), NUMBER]),
+    ("text-in-a-number", lambda df: _replace_first(df, exported(NUMBER), "one"), [NUMBER, "'one'"]),
+]
+
+
+@pytest.mark.parametrize(("spoil", "names"), [c[1:] for c in SPOILT], ids=[c[0] for c in SPOILT])
 def test_an_export_that_does_not_fit_exits_2_in_one_line_and_keeps_the_good_snapshot(
     tmp_path: Path, export: Path, capsys: pytest.CaptureFixture[str], spoil, names: list[str]
 ) -> None:
