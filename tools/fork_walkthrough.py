@@ -125,8 +125,9 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "src/make_dataset.py",
-        "the data, with the generator: draw the column from its own random stream (every other column keeps "
-        "its values) and give it an effect on churn. With your own export, put the column in the CSV instead "
+        "the data, with the generator: draw the column from its own random stream (the other inputs keep "
+        "their values; the label follows the new effect) and give it an effect on churn. With your own export, "
+        "put the column in the CSV instead "
         "and go on at step 5.",
         edits=(
             Edit(
