@@ -36,6 +36,10 @@ PORT ?= 8000
 TRY_CURL = import json; from src.schema import EXAMPLE_CUSTOMER; q = chr(39); \
   print(f"  curl -s http://$(HOST):$(PORT)/predict -H {q}Content-Type: application/json{q} -d {q}{json.dumps(EXAMPLE_CUSTOMER)}{q}")
 
+.PHONY: example
+example: venv ## print the contract's example customer as a /predict body (src/schema.py EXAMPLE_CUSTOMER)
+	@$(PY) -c 'import json; from src.schema import EXAMPLE_CUSTOMER; print(json.dumps(EXAMPLE_CUSTOMER))'
+
 run: venv ## the gated pipeline: data tests -> train -> quality gate -> metrics table, then serve it
 	$(PYTEST) -q tests/data
 	$(PYTEST) -q tests/model

@@ -18,22 +18,42 @@ import pandas as pd
 
 from src import schema
 
-CONTRACTS: tuple[str, ...] = schema.BY_NAME["contract"].allowed
+
+def _slug(value: object) -> str:
+    """A category value as part of a column name: "Month-to-month" -> "month_to_month"."""
+    return "".join(ch if ch.isalnum() else "_" for ch in str(value).strip().lower()).strip("_")
+
+
+def one_hot_columns(column: schema.Column) -> tuple[str, ...]:
+    """The indicator columns of a category, one per allowed value after the first (the reference level).
+
+    Derived from the contract's `allowed`, in its declared order, so a
+    category renamed or added in src/schema.py reaches training, serving and
+    the gate with no edit here; a spelling written here instead would be a
+    column that is silently always 0 when the export spells it otherwise.
+    """
+    return tuple(f"{column.name}_{_slug(value)}" for value in column.allowed[1:])
+
+
+CATEGORIES: dict[str, tuple[str, ...]] = {name: schema.BY_NAME[name].allowed for name in schema.CATEGORICAL}
+CONTRACTS: tuple[str, ...] = CATEGORIES.get("contract", ())  # the contract's plans, for callers that name them
 
 # Order matters: the fitted model sees columns by position as well as name;
 # the matrix is built by name below, so this list alone decides the order.
+# The numeric features are modelled here by name; every category of the
+# contract is one-hot encoded from its declared values, after them.
+NUMERIC_FEATURES: tuple[str, ...] = ("tenure_months", "log_tenure", "monthly_charges", "total_charges")
 FEATURE_COLUMNS: list[str] = [
-    "tenure_months",
-    "log_tenure",
-    "monthly_charges",
-    "total_charges",
-    "contract_one_year",
-    "contract_two_year",
+    *NUMERIC_FEATURES,
+    *(name for category in schema.CATEGORICAL for name in one_hot_columns(schema.BY_NAME[category])),
 ]
+if len(set(FEATURE_COLUMNS)) != len(FEATURE_COLUMNS):  # two spellings of one category slug to one name
+    raise ValueError(f"feature columns collide: {FEATURE_COLUMNS}; give each allowed value a distinct spelling")
 _FEATURE_INDEX = pd.Index(FEATURE_COLUMNS)  # built once: a new Index per call costs more than the features
 # The single strongest input: the gate requires the full model to beat a model of it alone.
 BASELINE_FEATURE = "tenure_months"
-REQUIRED_INPUTS: tuple[str, ...] = ("tenure_months", "monthly_charges", "contract")
+# Every input a customer must carry: the contract's non-blank inputs except the id, which is never a feature.
+REQUIRED_INPUTS: tuple[str, ...] = tuple(c.name for c in schema.INPUTS if c.kind != "id" and not c.nullable)
 LABEL = schema.LABEL
 
 
@@ -47,13 +67,24 @@ def _column(df: Frame, column: str, dtype: str) -> np.ndarray:
     return np.asarray(values, dtype=dtype)
 
 
-def _contract(df: Frame) -> np.ndarray:
-    values = _column(df, "contract", "object")
-    unknown = set(values.tolist()) - set(CONTRACTS)
+def _category(df: Frame, name: str) -> np.ndarray:
+    """A category's values, refused whole when one is outside the contract's `allowed`."""
+    allowed = CATEGORIES[name]
+    values = _column(df, name, "object")
+    unknown = set(values.tolist()) - set(allowed)
     if unknown:
         bad = sorted(map(str, unknown))[0]
-        raise ValueError(f"unknown contract {bad!r}; allowed: {', '.join(CONTRACTS)}")
+        raise ValueError(f"unknown {name} {bad!r}; allowed: {', '.join(map(str, allowed))}")
     return values
+
+
+def _one_hot(df: Frame, name: str) -> dict[str, np.ndarray]:
+    """One indicator per non-reference value of `name`, compared with the contract's own spelling of it."""
+    values = _category(df, name)
+    column = schema.BY_NAME[name]
+    return {
+        feature: values == value for feature, value in zip(one_hot_columns(column), column.allowed[1:], strict=True)
+    }
 
 
 def _numbers(df: Frame, column: str, allow_blank: bool = False) -> np.ndarray:
@@ -81,7 +112,7 @@ def build_matrix(df: Frame) -> np.ndarray:
     missing = [c for c in REQUIRED_INPUTS if c not in df]
     if missing:
         raise ValueError(f"missing input column(s): {', '.join(missing)}")
-    contract = _contract(df)
+    categories = {name: _one_hot(df, name) for name in schema.CATEGORICAL}
     tenure = _numbers(df, "tenure_months")
     monthly = _numbers(df, "monthly_charges")
     if (tenure < 0).any():
@@ -98,9 +129,9 @@ def build_matrix(df: Frame) -> np.ndarray:
         "log_tenure": np.log1p(tenure),
         "monthly_charges": monthly,
         "total_charges": total,
-        "contract_one_year": contract == "one-year",
-        "contract_two_year": contract == "two-year",
     }
+    for indicators in categories.values():
+        features.update(indicators)
     matrix = np.empty((len(tenure), len(FEATURE_COLUMNS)), dtype="float64")
     for position, name in enumerate(FEATURE_COLUMNS):
         matrix[:, position] = features[name]

@@ -54,7 +54,13 @@ class CheckResult(_Strict):
 
 
 class GateVerdict(_Strict):
-    """The gate's verdict, computed from its checks' own results (never from a test runner's exit status)."""
+    """The gate's verdict, computed from its checks' own results (never from a test runner's exit status).
+
+    A verdict must rest on evidence: one with no check, or whose every check
+    was skipped, is refused as invalid, so the service, the rollout, the
+    release checks and the registry (all of which read records only through
+    this type) refuse it with the same one line.
+    """
 
     passed: bool
     checks: list[CheckResult]
@@ -64,6 +70,10 @@ class GateVerdict(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> GateVerdict:
+        if not any(c.outcome != "skipped" for c in self.checks):  # the one place: every reader refuses it
+            raise ValueError(
+                f"no gate check was executed ({len(self.checks)} declared, all skipped): a verdict without evidence"
+            )
         failed = [c.id for c in self.checks if c.outcome == "failed"]
         if self.failed != failed:
             raise ValueError(f"failed lists {self.failed} but the checks that failed are {failed}")

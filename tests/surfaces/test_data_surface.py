@@ -17,12 +17,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from src import schema
 from src.config import ROOT
 from src.make_dataset import write
 from tests.processes import run_pytest
 
 SNAPSHOT_TESTS = str(ROOT / "tests" / "data" / "test_snapshot.py")
 MAX_OUTPUT_LINES = 60
+PLANS = schema.BY_NAME["contract"].allowed  # label-encoding them, in declared order, is one of the faults
 
 
 def _run_data_surface(tmp_path: Path, df: pd.DataFrame) -> subprocess.CompletedProcess[str]:
@@ -53,7 +55,7 @@ BREAKAGES: list[tuple[str, Callable[[pd.DataFrame], pd.DataFrame], str, str]] = 
     ),
     (
         "label-encoded-contract",
-        lambda df: df.assign(contract=df["contract"].map({"month-to-month": "0", "one-year": "1", "two-year": "2"})),
+        lambda df: df.assign(contract=df["contract"].map({v: str(i) for i, v in enumerate(PLANS)})),
         "test_categories_are_known_not_label_encoded",
         "label-encoded",
     ),

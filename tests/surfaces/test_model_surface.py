@@ -21,7 +21,9 @@ from tests.processes import run_pytest
 def leaky_snapshot(tmp_path: Path) -> Path:
     customers = generate(seed=7, n=4000)  # large enough for every other check to judge (slices need 200 rows)
     noise = np.random.default_rng(0).normal(0, 3, len(customers))
-    leaky = customers.assign(monthly_charges=(40 + 45 * customers["churned"] + noise).round(2), total_charges=np.nan)
+    monthly = (40 + 45 * customers["churned"] + noise).round(2)
+    total = (monthly * customers["tenure_months"]).where(customers["tenure_months"] > 0)  # billed as exported
+    leaky = customers.assign(monthly_charges=monthly, total_charges=total)
     write(leaky, tmp_path / "leaky.csv")
     return tmp_path / "leaky.csv"
 

@@ -16,7 +16,9 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.predictor import fast_churn_probability
+from app.schemas import CUSTOMER_MAX_KEYS
 from app.settings import ServiceSettings
+from app.validation import MAX_ERRORS
 from src import artifacts, data, record, schema
 from src.features import build_features
 from src.train import split
@@ -149,7 +151,7 @@ def test_prometheus_metrics_count_requests_and_score_distribution(client: TestCl
 
 
 BAD_CUSTOMERS = [
-    ("unknown-contract", {**VALID, "contract": "weekly"}, "contract", "month-to-month"),
+    ("unknown-contract", {**VALID, "contract": "weekly"}, "contract", schema.BY_NAME["contract"].allowed[0]),
     ("negative-tenure", {**VALID, "tenure_months": -1}, "tenure_months", "greater than or equal to 0"),
     ("zero-charges", {**VALID, "monthly_charges": 0}, "monthly_charges", "greater than 0"),
     ("negative-charges", {**VALID, "monthly_charges": -5.0}, "monthly_charges", "greater than 0"),
@@ -192,7 +194,7 @@ def test_bad_customer_gets_422_naming_field_and_reason(
         ('{"customer_id":"a","monthly_charges":2.0,"contract":"one-year","tenure_months":' + "9" * 5000 + "}", "range"),
         ('{"customer_id":"a","monthly_charges":2.0,"contract":"one-year","tenure_months":' + "9" * 4200 + "}", "600"),
         ('{"customer_id":' + '"x",' * 40 + '"y"}', "Invalid JSON"),
-        ("{" + ",".join(f'"k{i}":0' for i in range(5_000)) + "}", "at most 10 keys"),
+        ("{" + ",".join(f'"k{i}":0' for i in range(5_000)) + "}", f"at most {CUSTOMER_MAX_KEYS} keys"),
     ],
     ids=[
         "nan",
@@ -240,9 +242,11 @@ def test_a_422_lists_at_most_20_errors_and_counts_the_rest(client: TestClient) -
     response = client.post("/predict/batch", json={"customers": [{"customer_id": [0] * 400}] * 50})
     assert response.status_code == 422, response.text
     errors = response.json()["detail"]
-    assert len(errors) == 21, f"20 errors and one summary expected, got {len(errors)}"
+    assert len(errors) == MAX_ERRORS + 1, f"{MAX_ERRORS} errors and one summary expected, got {len(errors)}"
     assert errors[-1]["type"] == "too_many_errors", errors[-1]
-    assert "180 more" in errors[-1]["msg"], errors[-1]
+    # each customer: its id of the wrong type, and every required field of the contract missing
+    per_customer = 1 + sum(1 for c in schema.INPUTS if c.kind != "id" and not c.nullable)
+    assert f"{50 * per_customer - MAX_ERRORS} more" in errors[-1]["msg"], errors[-1]
     assert errors[0]["loc"] == ["body", "customers", 0, "customer_id"], errors[0]
     assert errors[0]["input"] == "<list of 400>", "a container is named, never echoed"
     assert {"type", "loc", "msg", "input"} <= errors[0].keys(), "FastAPI's 422 format"
