@@ -51,15 +51,18 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             resolved = settings or ServiceSettings()  # read here, so a bad variable is a startup_failed line too
             predictor = Predictor.load(resolved)
         except ValidationError as exc:
-            _refuse(f"invalid service setting {first_error(exc)}", "")
+            _refuse(app, f"invalid service setting {first_error(exc)}", "")
         except (ArtifactError, OSError, ValueError) as exc:
-            _refuse(str(exc) + _next_step(resolved.model_path), str(resolved.model_path))
+            _refuse(app, str(exc) + _next_step(resolved.model_path), str(resolved.model_path))
+        except Exception as exc:  # the loader answers ArtifactError; anything else is still one line, not a stack
+            _refuse(app, f"{resolved.model_path}: cannot be served ({_one_line(exc)})", str(resolved.model_path))
         try:
             self_check(predictor, resolved)
         except Exception as exc:  # whatever stops the example customer stops the service
-            reason = f"{type(exc).__name__}: {exc}".replace("\n", " ")
             _refuse(
-                f"the model loads but cannot score the contract's example customer ({reason})", str(resolved.model_path)
+                app,
+                f"the model loads but cannot score the contract's example customer ({_one_line(exc)})",
+                str(resolved.model_path),
             )
         app.state.settings, app.state.predictor = resolved, predictor
         app.state.batch_model = bounded_batch(resolved.max_batch_size)
@@ -110,8 +113,14 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _refuse(reason: str, model_path: str) -> NoReturn:
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _refuse(app: FastAPI, reason: str, model_path: str) -> NoReturn:
+    """The one `startup_failed` line; app.middleware keeps uvicorn from printing this exception's traceback."""
     log_event("startup_failed", reason=reason, model_path=model_path)
+    app.state.startup_refused = True
     raise ModelLoadError(reason) from None
 
 
