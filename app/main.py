@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.telemetry import TelemetryConfig
 from pydantic import ValidationError
 
-from app.middleware import Observe
+from app.middleware import Observe, response_headers
 from app.observability import Metrics, configure_logging, log_event
 from app.predictor import Predictor
 from app.routes import predict_router, request_schemas, router, self_check
@@ -82,11 +82,17 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document plus the request models, which the endpoints validate themselves (app.validation)."""
+    """FastAPI's document plus the request models (the endpoints validate them themselves, app.validation)
+    and the headers app.middleware adds to every response, declared on every response so clients and
+    schemathesis can rely on them."""
     if app.openapi_schema is None:
         document = FastAPI.openapi(app)
         schemas = {**document["components"]["schemas"], **request_schemas()}
         document["components"]["schemas"] = dict(sorted(schemas.items()))
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                for answer in operation.get("responses", {}).values():
+                    answer["headers"] = {**answer.get("headers", {}), **response_headers()}
     return app.openapi_schema  # type: ignore[return-value]
 
 

@@ -56,6 +56,27 @@ def _without_refusal_traceback(state: Any, send: Send) -> Send:
     return quiet
 
 
+def response_headers() -> dict[str, dict[str, Any]]:
+    """The headers Observe adds to every response, as OpenAPI declares them (app.main puts them on each)."""
+    return {
+        "X-Request-ID": {
+            "description": "the caller's X-Request-ID echoed, or a new 32-hex-digit id; joins the log lines",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1},
+        },
+        "X-Model-Variant": {
+            "description": "which variant answered (MODEL_VARIANT)",
+            "required": True,
+            "schema": {"type": "string", "enum": ["stable", "candidate"]},
+        },
+        "X-Model-Version": {
+            "description": "the model version serving (the record's model_version, or MODEL_VERSION)",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1},
+        },
+    }
+
+
 def too_large(limit: int) -> str:
     return f"request body exceeds MAX_BODY_BYTES={limit} bytes"
 
