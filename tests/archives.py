@@ -41,7 +41,9 @@ def pack(entries: list[tuple[str, bytes]], compression: int = zipfile.ZIP_STORED
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=compression) as archive:
         for name, content in entries:
-            archive.writestr(zipfile.ZipInfo(name, date_time=_EPOCH), content)
+            info = zipfile.ZipInfo(name, date_time=_EPOCH)
+            info.compress_type = compression  # a ZipInfo keeps its own method, not the archive's
+            archive.writestr(info, content)
     return out.getvalue()
 
 

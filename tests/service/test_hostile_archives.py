@@ -9,55 +9,17 @@ accounting of that one child (os.wait4), not from sampling.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from src import artifacts
-from src.config import ROOT
 from tests import archives
-from tests.processes import free_port
+from tests.processes import free_port, run_to_exit
 from tests.service.test_service_process import _local, image_command
 
 MAX_RSS_MB = 300  # the issue's bound: the 512 MiB bomb once peaked at 1.2 GB before it was refused
-STARTUP_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class Startup:
-    returncode: int
-    stdout: str
-    stderr: str
-    peak_rss_mb: float
-
-
-# A small parent between pytest and the service: a child's ru_maxrss includes the memory of whatever
-# it was forked from (Python spawns with vfork, so the service would inherit pytest's own peak).
-REPORTER = (
-    "import json, os, subprocess, sys; p = subprocess.Popen(sys.argv[2:]); _, status, usage = os.wait4(p.pid, 0); "
-    "open(sys.argv[1], 'w').write(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_maxrss]))"
-)
-
-
-def start_once(model: Path, logs: Path) -> Startup:
-    """The image's command on `model` until it exits; its output and its own peak RSS (ru_maxrss, KiB on Linux)."""
-    out, err, usage = logs / "stdout.log", logs / "stderr.log", logs / "usage.json"
-    with open(out, "w") as stdout, open(err, "w") as stderr:
-        subprocess.run(
-            [sys.executable, "-S", "-c", REPORTER, str(usage), *_local(image_command(), free_port())],
-            cwd=ROOT,
-            env={"PATH": "/usr/bin:/bin", "MODEL_PATH": str(model)},
-            stdout=stdout,
-            stderr=stderr,
-            timeout=STARTUP_TIMEOUT_S,
-            check=False,
-        )
-    code, peak_kib = json.loads(usage.read_text())
-    return Startup(code, out.read_text(), err.read_text(), peak_kib / 1024)
 
 
 @pytest.mark.parametrize("case", list(archives.CASES), ids=lambda c: c.replace(" ", "-"))
@@ -70,7 +32,7 @@ def test_a_hostile_archive_stops_startup_with_one_line_and_no_traceback(
     assert artifacts.verify(model, require_gate=True), "the record must pass, or only the sha check is tested"
     logs = tmp_path / "logs"
     logs.mkdir()
-    result = start_once(model, logs)
+    result = run_to_exit(_local(image_command(), free_port()), {"MODEL_PATH": str(model)}, logs)
     output = result.stdout + result.stderr
     assert result.returncode != 0, f"{case}: the service started on a hostile archive:\n{output[-2000:]}"
     lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith('{"event":"startup_failed"')]
