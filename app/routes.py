@@ -179,8 +179,7 @@ async def predict_batch(request: Request) -> Response:
     return Response(to_json({"predictions": score(request, batch.customers)}), media_type="application/json")
 
 
-@router.get("/health", response_model=Health)
-@router.head("/health", response_model=Health, include_in_schema=False)  # RFC 9110: HEAD wherever GET is
+@router.api_route("/health", methods=["GET", "HEAD"], response_model=Health)  # RFC 9110: HEAD wherever GET is
 async def health(request: Request) -> Health:
     """Liveness, and which model this process serves (HEAD: the same status and headers, no body)."""
     predictor: Predictor = request.app.state.predictor
