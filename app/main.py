@@ -11,6 +11,7 @@ the /predict path stops it the same way, instead of serving 500s.
 from __future__ import annotations
 
 import gc
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -86,10 +87,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     and the headers app.middleware adds to every response, declared on every response so clients and
     schemathesis can rely on them."""
     if app.openapi_schema is None:
-        document = FastAPI.openapi(app)
+        with warnings.catch_warnings():
+            # One route serving GET and HEAD gets one generated operationId for both (FastAPI 0.165);
+            # each method's is made unique below.
+            warnings.filterwarnings("ignore", message="Duplicate Operation ID", category=UserWarning)
+            document = FastAPI.openapi(app)
         schemas = {**document["components"]["schemas"], **request_schemas()}
         document["components"]["schemas"] = dict(sorted(schemas.items()))
         for operations in document["paths"].values():
+            if "head" in operations and "get" in operations:
+                base = operations["get"]["operationId"].rsplit("_", 1)[0]
+                operations["get"]["operationId"], operations["head"]["operationId"] = f"{base}_get", f"{base}_head"
             for operation in operations.values():
                 for answer in operation.get("responses", {}).values():
                     answer["headers"] = {**answer.get("headers", {}), **response_headers()}

@@ -32,6 +32,8 @@ def test_head_on_health_answers_like_get_without_a_body(client: TestClient) -> N
     for name in response_headers():
         assert head.headers.get(name), f"HEAD /health lacks {name}"
     assert head.headers["x-model-version"] == got.headers["x-model-version"]
+    allow = client.options("/health").headers.get("allow", "")
+    assert {"GET", "HEAD"} <= {m.strip() for m in allow.split(",")}, f"a 405 on /health offers only {allow!r}"
 
 
 def test_every_documented_response_declares_the_headers_every_response_carries(client: TestClient) -> None:
