@@ -68,7 +68,7 @@ def test_the_400_and_413_bodies_are_declared_and_are_what_the_service_sends(clie
 
 
 def test_a_client_hanging_up_mid_body_is_a_499_never_a_500(client: TestClient, capsys: pytest.CaptureFixture) -> None:
-    """The ASGI app itself, fed half a body and then `http.disconnect`, as uvicorn does when a socket closes."""
+    """The ASGI app itself, fed half a body and then `http.disconnect`, as the ASGI server does when a socket closes."""
     app = client.app
     body = json.dumps(schema.EXAMPLE_CUSTOMER).encode()
     messages = [
