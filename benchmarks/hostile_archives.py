@@ -6,8 +6,8 @@
 Each case of tests/archives.py is written beside a record that matches it and
 says the gate passed, then the image's own command (the Dockerfile's CMD, on
 127.0.0.1 and a free port) starts on it until it exits. Peak RSS is the
-service process's own (os.wait4 through a small parent), and for comparison
-the same command on the honest model, stopped once healthy. Figures only;
+service process's own (os.wait4 through a small parent, tests.processes.run_to_exit);
+`tb` says whether a traceback reached stdout or stderr. Figures only;
 tests/service/test_hostile_archives.py is what passes or fails.
 """
 
