@@ -11,6 +11,7 @@ the /predict path stops it the same way, instead of serving 500s.
 from __future__ import annotations
 
 import gc
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.telemetry import TelemetryConfig
 from pydantic import ValidationError
 
-from app.middleware import Observe
+from app.middleware import Observe, response_headers
 from app.observability import Metrics, configure_logging, log_event
 from app.predictor import Predictor
 from app.routes import predict_router, request_schemas, router, self_check
@@ -51,15 +52,18 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             resolved = settings or ServiceSettings()  # read here, so a bad variable is a startup_failed line too
             predictor = Predictor.load(resolved)
         except ValidationError as exc:
-            _refuse(f"invalid service setting {first_error(exc)}", "")
+            _refuse(app, f"invalid service setting {first_error(exc)}", "")
         except (ArtifactError, OSError, ValueError) as exc:
-            _refuse(str(exc) + _next_step(resolved.model_path), str(resolved.model_path))
+            _refuse(app, str(exc) + _next_step(resolved.model_path), str(resolved.model_path))
+        except Exception as exc:  # the loader answers ArtifactError; anything else is still one line, not a stack
+            _refuse(app, f"{resolved.model_path}: cannot be served ({_one_line(exc)})", str(resolved.model_path))
         try:
             self_check(predictor, resolved)
         except Exception as exc:  # whatever stops the example customer stops the service
-            reason = f"{type(exc).__name__}: {exc}".replace("\n", " ")
             _refuse(
-                f"the model loads but cannot score the contract's example customer ({reason})", str(resolved.model_path)
+                app,
+                f"the model loads but cannot score the contract's example customer ({_one_line(exc)})",
+                str(resolved.model_path),
             )
         app.state.settings, app.state.predictor = resolved, predictor
         app.state.batch_model = bounded_batch(resolved.max_batch_size)
@@ -79,11 +83,24 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document plus the request models, which the endpoints validate themselves (app.validation)."""
+    """FastAPI's document plus the request models (the endpoints validate them themselves, app.validation)
+    and the headers app.middleware adds to every response, declared on every response so clients and
+    schemathesis can rely on them."""
     if app.openapi_schema is None:
-        document = FastAPI.openapi(app)
+        with warnings.catch_warnings():
+            # One route serving GET and HEAD gets one generated operationId for both (FastAPI 0.165);
+            # each method's is made unique below.
+            warnings.filterwarnings("ignore", message="Duplicate Operation ID", category=UserWarning)
+            document = FastAPI.openapi(app)
         schemas = {**document["components"]["schemas"], **request_schemas()}
         document["components"]["schemas"] = dict(sorted(schemas.items()))
+        for operations in document["paths"].values():
+            if "head" in operations and "get" in operations:
+                base = operations["get"]["operationId"].rsplit("_", 1)[0]
+                operations["get"]["operationId"], operations["head"]["operationId"] = f"{base}_get", f"{base}_head"
+            for operation in operations.values():
+                for answer in operation.get("responses", {}).values():
+                    answer["headers"] = {**answer.get("headers", {}), **response_headers()}
     return app.openapi_schema  # type: ignore[return-value]
 
 
@@ -110,8 +127,14 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _refuse(reason: str, model_path: str) -> NoReturn:
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def _refuse(app: FastAPI, reason: str, model_path: str) -> NoReturn:
+    """The one `startup_failed` line; app.middleware keeps uvicorn from printing this exception's traceback."""
     log_event("startup_failed", reason=reason, model_path=model_path)
+    app.state.startup_refused = True
     raise ModelLoadError(reason) from None
 
 

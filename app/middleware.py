@@ -9,9 +9,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +34,47 @@ def new_request_id() -> str:
     process's Mersenne Twister, seeded from os.urandom at start, is not.
     """
     return f"{random.getrandbits(128):032x}"
+
+
+CLIENT_CLOSED = 499  # nginx's "client closed request": logged and counted, never a server error
+
+
+def _without_refusal_traceback(state: Any, send: Send) -> Send:
+    """The lifespan's `send`, minus the traceback of a startup refusal (app.main sets `startup_refused`).
+
+    Starlette reports a failed startup to uvicorn with the formatted
+    traceback, which uvicorn prints to stderr under the one `startup_failed`
+    line that already says why. Only that refusal is quietened: any other
+    startup exception keeps its traceback, since it is a bug to read.
+    """
+
+    async def quiet(message: Message) -> None:
+        if message["type"] == "lifespan.startup.failed" and getattr(state, "startup_refused", False):
+            message = {**message, "message": ""}
+        await send(message)
+
+    return quiet
+
+
+def response_headers() -> dict[str, dict[str, Any]]:
+    """The headers Observe adds to every response, as OpenAPI declares them (app.main puts them on each)."""
+    return {
+        "X-Request-ID": {
+            "description": "the caller's X-Request-ID echoed, or a new 32-hex-digit id; joins the log lines",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1},
+        },
+        "X-Model-Variant": {
+            "description": "which variant answered (MODEL_VARIANT)",
+            "required": True,
+            "schema": {"type": "string", "enum": ["stable", "candidate"]},
+        },
+        "X-Model-Version": {
+            "description": "the model version serving (the record's model_version, or MODEL_VERSION)",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1},
+        },
+    }
 
 
 def too_large(limit: int) -> str:
@@ -94,6 +137,9 @@ class Observe:
         return counting
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, _without_refusal_traceback(scope["app"].state, send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -123,12 +169,17 @@ class Observe:
                 await JSONResponse({"detail": too_large(limit)}, 413)(scope, receive, send_with_headers)
             else:
                 await self.app(scope, limited, send_with_headers)
+        except ClientDisconnect:
+            # The caller hung up before its body arrived: nobody waits for an answer, nothing broke here.
+            # nginx's 499, counted apart from 5xx, so impatient clients cannot roll back a healthy canary.
+            status = CLIENT_CLOSED
         finally:
             elapsed = time.perf_counter() - started
             endpoint = _endpoint(scope)
             count, observe = self._children(variant, endpoint, status)
             count()
-            observe(elapsed)
+            if status != CLIENT_CLOSED:  # how long a client took to give up is no latency of the model's
+                observe(elapsed)
             log_event(
                 "access",
                 request_id=request_id,

@@ -24,14 +24,14 @@ from pydantic_core import to_json
 
 from app.observability import log_rows, observe_many
 from app.predictor import Predictor
-from app.schemas import Batch, BatchPrediction, Customer, Health, Prediction, ValidationProblem
+from app.schemas import Batch, BatchPrediction, Customer, Health, Prediction, Problem, ValidationProblem
 from app.settings import ServiceSettings
 from app.validation import read_json
 from src import schema
 
 BAD_BODY: dict[int | str, dict[str, Any]] = {
-    400: {"description": "the body cannot be decoded as text"},
-    413: {"description": "body over MAX_BODY_BYTES"},
+    400: {"model": Problem, "description": "the body cannot be decoded as text"},
+    413: {"model": Problem, "description": "body over MAX_BODY_BYTES"},
     422: {"model": ValidationProblem, "description": "Validation Error"},
 }
 
@@ -161,7 +161,7 @@ async def predict(request: Request) -> Response:
     responses={
         200: {"model": BatchPrediction},
         **BAD_BODY,
-        413: {"description": "more customers than MAX_BATCH_SIZE, or body over MAX_BODY_BYTES"},
+        413: {"model": Problem, "description": "more customers than MAX_BATCH_SIZE, or body over MAX_BODY_BYTES"},
     },
     openapi_extra=_body("Batch"),
 )
@@ -179,9 +179,9 @@ async def predict_batch(request: Request) -> Response:
     return Response(to_json({"predictions": score(request, batch.customers)}), media_type="application/json")
 
 
-@router.get("/health", response_model=Health)
+@router.api_route("/health", methods=["GET", "HEAD"], response_model=Health)  # RFC 9110: HEAD wherever GET is
 async def health(request: Request) -> Health:
-    """Liveness, and which model this process serves."""
+    """Liveness, and which model this process serves (HEAD: the same status and headers, no body)."""
     predictor: Predictor = request.app.state.predictor
     return Health(
         status="ok",

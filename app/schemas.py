@@ -114,6 +114,12 @@ class ValidationProblem(BaseModel):
     detail: list[FieldError]
 
 
+class Problem(BaseModel):
+    """The body of a 400 or 413: one sentence saying what was refused and which limit applies."""
+
+    detail: str
+
+
 class Prediction(BaseModel):
     customer_id: str
     churn_probability: float

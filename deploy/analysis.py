@@ -19,6 +19,7 @@ from scipy.stats import fisher_exact, mannwhitneyu
 from src.metrics import psi, quantile_edges
 
 PREDICT_PATHS = ("/predict", "/predict/batch")
+CLIENT_CLOSED = 499  # app.middleware logs a client that disconnected mid-request so (nginx's convention)
 
 
 class LogCursor:
@@ -57,6 +58,7 @@ class VariantWindow:
     decisions: dict[str, int] | None = None  # request_id -> the 0/1 decision the service returned
     churn_predictions: int = 0
     scored: int = 0
+    client_closed: int = 0  # 499s: neither successes nor failures, and no latency
 
     def add(self, events: list[dict[str, Any]]) -> None:
         self.latencies_ms = self.latencies_ms or []
@@ -64,8 +66,11 @@ class VariantWindow:
         self.decisions = self.decisions or {}
         for e in events:
             if e.get("event") == "access" and e.get("path") in PREDICT_PATHS:
-                self.requests += 1
                 status = int(e.get("status", 500))
+                if status == CLIENT_CLOSED:  # the caller hung up mid-request: evidence of nothing about the model
+                    self.client_closed += 1
+                    continue
+                self.requests += 1
                 self.ok += status < 400
                 self.latencies_ms.append(float(e.get("latency_ms", 0.0)))
             elif e.get("event") == "prediction":

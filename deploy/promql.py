@@ -9,6 +9,7 @@ rules file) and the promtool tests (`tests/unit/test_export.py`).
 Each check is one query that returns one number, compared with a fixed bound:
 
     success rate     share of candidate /predict answers < 400       >= min_success_rate
+                     (499, a client that hung up, counts for neither side)
     p99 over bound   candidate p99 / max(ratio x stable p99,         <= 1
                      stable p99 + slack)
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # deploy.rollout may judge with these queries: no import cycl
     from deploy.rollout import RolloutSettings
 
 PREDICT_ENDPOINTS = 'endpoint=~"/predict|/predict/batch"'  # the analysis covers what users call, not /health
+ANSWERED = 'status!="499"'  # a client that hung up (499) is no request to judge, as in the log-based analysis
 SUCCESS_STATUS = 'status=~"[123].."'  # < 400, as the log-based analysis counts success
 
 
@@ -53,7 +55,7 @@ LOCAL = Selectors()
 
 
 def _requests(sel: str, window: str) -> str:
-    return f"sum(increase(churn_requests_total{{{sel},{PREDICT_ENDPOINTS}}}[{window}]))"
+    return f"sum(increase(churn_requests_total{{{sel},{PREDICT_ENDPOINTS},{ANSWERED}}}[{window}]))"
 
 
 def _successes(sel: str, window: str) -> str:

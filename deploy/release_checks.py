@@ -4,8 +4,10 @@
     python -m deploy.release_checks serve --stable URL --candidate URL [...]   # POST /<check>
 
 - gate-record: the candidate answers /health with a model sha256 and holdout
-  AUC. The service refuses an artifact without a passed gate record at
-  startup (REQUIRE_GATE=true), so an answer is the gate's word.
+  AUC, and scores the contract's example customer. The service loads its
+  model only through src.artifacts.load_model (the boundary the rollout and
+  the registry use) and refuses an artifact without a passed gate record at
+  startup (REQUIRE_GATE=true), so an answer is the gate's and the loader's word.
 - ratchet: candidate holdout AUC >= stable's - tolerance; stable is what
   users have now, the cluster's prod_metrics.json.
 - shadow: the same customers sent to both variants; the PSI of the
@@ -50,8 +52,13 @@ def _post(url: str, body: dict[str, Any], timeout: float = 5.0) -> dict[str, Any
 
 def gate_record(args: argparse.Namespace) -> tuple[bool, str]:
     health = _get(f"{args.candidate}/health")
-    ok = bool(health.get("model_sha256")) and health.get("holdout_auc") is not None
-    return ok, f"candidate serves model {str(health.get('model_sha256'))[:12]} (AUC {health.get('holdout_auc')})"
+    p = _post(f"{args.candidate}/predict", schema.EXAMPLE_CUSTOMER).get("churn_probability")
+    scores = isinstance(p, float) and 0.0 <= p <= 1.0
+    ok = bool(health.get("model_sha256")) and health.get("holdout_auc") is not None and scores
+    return ok, (
+        f"candidate serves model {str(health.get('model_sha256'))[:12]} (AUC {health.get('holdout_auc')}), "
+        f"example customer {'scored ' + format(p, '.4f') if scores else 'not scored: ' + repr(p)}"
+    )
 
 
 def ratchet(args: argparse.Namespace) -> tuple[bool, str]:

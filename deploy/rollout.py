@@ -12,7 +12,9 @@ on stable and exits non-zero with a one-line reason and a rollout.json.
     python -m deploy.rollout --stable PATH --candidate PATH   (make rollout)
     python -m deploy.rollout --recover                        (finish or undo an interrupted promotion)
 
-Exit codes: 0 promoted; 1 rolled back or refused; 2 bad input; 130 interrupted.
+Exit codes: 0 promoted; 1 rolled back (or held back by the ratchet); 2 bad input;
+3 refused: the candidate is not a loadable, gated model its record describes,
+said in one line before any process starts; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from src.features import build_features
 from src.record import ArtifactRecord
 from src.train import split
 
-EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PROMOTED, EXIT_ROLLED_BACK, EXIT_INPUT, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_TOLERANCE = 0.02  # used only when the candidate's gate had no baseline to record one
 MEASURE_TOLERANCE = 1e-4  # records are rounded to 4 places
 
@@ -113,6 +115,10 @@ class StepResult:
     reason: str = ""
     log_verdict: str | None = None  # with analysis=prometheus: what each engine said on this window
     prometheus: dict[str, Any] | None = None
+
+
+class CandidateRefused(ValueError):
+    """The candidate cannot be rolled out at all (ungated, tampered, unloadable, mis-measured); nothing started."""
 
 
 class RolloutFailed(Exception):
@@ -287,8 +293,16 @@ def _prometheus_row(r: StepResult) -> str:
 
 
 def check_candidate(model: Path) -> ArtifactRecord:
-    """Refuse a candidate that did not pass the gate or is not the file the gate measured."""
-    return artifacts.verify(model, require_gate=True)
+    """Refuse a candidate that did not pass the gate, is not the file the gate measured, or cannot be loaded.
+
+    Loaded through the service's own boundary (src.artifacts.load_verified), so a candidate the
+    service would refuse at startup is refused here, before the stack starts.
+    """
+    try:
+        _, rec = artifacts.load_verified(model, require_gate=True)
+    except artifacts.ArtifactError as exc:
+        raise CandidateRefused(str(exc)) from None
+    return rec
 
 
 def verify_measured(model: Path, rec: ArtifactRecord, snapshot: Path) -> None:
@@ -302,7 +316,10 @@ def verify_measured(model: Path, rec: ArtifactRecord, snapshot: Path) -> None:
             f"the candidate was gated on another snapshot than {snapshot} (data sha256 "
             f"{rec.data_sha256[:12]}): pass the one it was gated on with ROLLOUT_GATE_DATA"
         )
-    model_obj, _ = artifacts.load_verified(model, require_gate=True)
+    try:
+        model_obj, _ = artifacts.load_verified(model, require_gate=True)
+    except artifacts.ArtifactError as exc:
+        raise CandidateRefused(str(exc)) from None
     X, y = build_features(data.load(snapshot))
     _, X_hold, _, y_hold = split(X, y)
     p = model_obj.predict_proba(X_hold)[:, 1]
@@ -310,13 +327,13 @@ def verify_measured(model: Path, rec: ArtifactRecord, snapshot: Path) -> None:
     for key, value in measured.items():
         claimed = getattr(rec, key)
         if abs(claimed - value) > MEASURE_TOLERANCE:
-            raise ValueError(
+            raise CandidateRefused(
                 f"the record says {key} {claimed}, the model measures {value:.4f} on its holdout: "
                 "refusing a record that does not describe its model"
             )
     auc, ece = measured["holdout_auc"], measured["holdout_ece"]
     if not gate.AUC_FLOOR <= auc <= gate.AUC_CEILING or ece > gate.ECE_MAX:
-        raise ValueError(f"measured AUC {auc:.4f} / ECE {ece:.4f} break the gate's contract: refusing")
+        raise CandidateRefused(f"measured AUC {auc:.4f} / ECE {ece:.4f} break the gate's contract: refusing")
 
 
 def ratchet_allows(candidate: ArtifactRecord, prod_path: Path, tolerance: float) -> tuple[bool, str]:
@@ -460,6 +477,9 @@ def main(argv: list[str] | None = None) -> int:
             args.report or stack_cfg.stack_dir / "rollout.json",
             args.data,
         )
+    except CandidateRefused as exc:
+        print(f"rollout refused: {exc}; nothing started", file=sys.stderr)
+        return EXIT_REFUSED
     except (ValueError, RuntimeError, TimeoutError, FileNotFoundError, OSError) as exc:
         print(f"rollout: {exc}", file=sys.stderr)
         return EXIT_INPUT

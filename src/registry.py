@@ -100,7 +100,7 @@ def key_figures(rec: ArtifactRecord) -> dict[str, str]:
 def register(model_path: Path, settings: RegistrySettings) -> tuple[str, ArtifactRecord]:
     """Log the gated pair as a run, register it as a new version, move the alias to it; returns the version."""
     try:
-        rec = artifacts.verify(model_path, require_gate=True)
+        _, rec = artifacts.load_verified(model_path, require_gate=True)  # what the service would load
     except artifacts.ArtifactError as exc:
         raise RegistryError(f"refusing to register: {exc}") from None
     client = _client(settings)
@@ -143,6 +143,10 @@ def pull(uri: str, dest: Path, settings: RegistrySettings | None = None) -> Path
     model = Path(folder) / artifacts.MODEL_FILE
     if not model.is_file():
         raise RegistryError(f"{uri} holds no {artifacts.MODEL_FILE}: it was not registered by `make register`")
+    try:  # the service's own loading boundary: what a pull hands on is a model the service would load
+        artifacts.load_verified(model)
+    except artifacts.ArtifactError as exc:
+        raise RegistryError(f"{uri}: refusing the pulled pair: {exc}") from None
     return model
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -104,3 +106,36 @@ def run_pytest(
 def pair_bytes(folder: Path) -> dict[str, bytes]:
     """The artifact pair in `folder`, byte for byte: what "unchanged" and "identical" compare."""
     return {name: (folder / name).read_bytes() for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE)}
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss_mb: float
+
+
+# A small parent between the caller and `argv`: a child's ru_maxrss includes the memory of whatever
+# it was forked from (Python spawns with vfork, so `argv` would inherit pytest's own peak).
+REPORTER = (
+    "import json, os, subprocess, sys; p = subprocess.Popen(sys.argv[2:]); _, status, usage = os.wait4(p.pid, 0); "
+    "open(sys.argv[1], 'w').write(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_maxrss]))"
+)
+
+
+def run_to_exit(argv: Sequence[str], env: dict[str, str], logs: Path, timeout: float = 60.0) -> Finished:
+    """`argv` (PATH and `env` only) until it exits: its exit code, output and own peak RSS (ru_maxrss, KiB)."""
+    out, err, usage = logs / "stdout.log", logs / "stderr.log", logs / "usage.json"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        subprocess.run(
+            [sys.executable, "-S", "-c", REPORTER, str(usage), *argv],
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin", **env},
+            stdout=stdout,
+            stderr=stderr,
+            timeout=timeout,
+            check=False,
+        )
+    code, peak_kib = json.loads(usage.read_text())
+    return Finished(code, out.read_text(), err.read_text(), peak_kib / 1024)

@@ -17,7 +17,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from deploy.rollout import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_PROMOTED, EXIT_ROLLED_BACK, RolloutSettings, main, run
+from deploy.rollout import EXIT_INTERRUPTED, EXIT_PROMOTED, EXIT_REFUSED, EXIT_ROLLED_BACK, RolloutSettings, main, run
 from deploy.stack import Stack, StackSettings
 from src import artifacts, record
 from src.config import ROOT
@@ -205,7 +205,7 @@ def test_an_ungated_candidate_is_refused(
 ) -> None:
     train(stable_dir / "snapshot.csv", tmp_path)  # trained, never gated
     code = main(["--stable", str(stack_cfg.stable_model), "--candidate", str(tmp_path / artifacts.MODEL_FILE)])
-    assert code == EXIT_INPUT
+    assert code == EXIT_REFUSED
     assert "did not pass the quality gate" in capsys.readouterr().err
 
 

@@ -10,7 +10,6 @@ import pytest
 from deploy.analysis import LatencyVerdict, LogCursor, VariantWindow, churn_share_bound, probability_psi
 from deploy.rollout import RolloutSettings, check_candidate, ratchet_allows, verify_measured
 from src import artifacts, record
-from src.record import ArtifactRecord
 
 
 def test_log_cursor_reads_only_new_complete_lines(tmp_path: Path) -> None:
@@ -58,11 +57,12 @@ def test_churn_share_bound_widens_for_small_windows() -> None:
     assert large == 0.05, "with thousands of requests the floor applies"
 
 
-def _pair(folder: Path, base: ArtifactRecord, passed: bool | None, tamper: bool = False) -> Path:
+def _pair(folder: Path, source: Path, passed: bool | None, tamper: bool = False) -> Path:
     """A copy of a real gated pair, its verdict set to `passed` (None: no gate ran), the file swapped if asked."""
     folder.mkdir()
+    base = record.read(source / artifacts.METRICS_FILE)
     model = folder / artifacts.MODEL_FILE
-    model.write_bytes(b"model bytes")
+    model.write_bytes((source / artifacts.MODEL_FILE).read_bytes())
     gate = None
     if passed is not None and base.gate is not None:
         checks = base.gate.checks if passed else [base.gate.checks[0].model_copy(update={"outcome": "failed"})]
@@ -88,8 +88,8 @@ def test_candidate_without_a_passed_gate_or_with_a_swapped_file_is_refused(
         ("swapped", True, True, "does not match"),
     ]:
         with pytest.raises(ValueError, match=message):
-            check_candidate(_pair(tmp_path / name, base, passed, tamper))
-    assert check_candidate(_pair(tmp_path / "good", base, True)).holdout_auc == base.holdout_auc
+            check_candidate(_pair(tmp_path / name, small_artifact, passed, tamper))
+    assert check_candidate(_pair(tmp_path / "good", small_artifact, True)).holdout_auc == base.holdout_auc
 
 
 def test_the_ratchet_blocks_a_regression_beyond_the_tolerance(tmp_path: Path, small_artifact: Path) -> None:

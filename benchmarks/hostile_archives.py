@@ -1,0 +1,64 @@
+"""Hostile model archives against the service's startup: the one-line reason, exit code and peak RSS of each.
+
+    python -m benchmarks.hostile_archives              # a gated model is built once in a temp folder
+    python -m benchmarks.hostile_archives --model PATH  # or use this gated model (its metrics.json beside it)
+
+Each case of tests/archives.py is written beside a record that matches it and
+says the gate passed, then the image's own command (the Dockerfile's CMD, on
+127.0.0.1 and a free port) starts on it until it exits. Peak RSS is the
+service process's own (os.wait4 through a small parent, tests.processes.run_to_exit);
+`tb` says whether a traceback reached stdout or stderr. Figures only;
+tests/service/test_hostile_archives.py is what passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import warnings
+from pathlib import Path
+
+from src import artifacts
+from src.make_dataset import generate, write
+from tests import archives
+from tests.conftest import gated
+from tests.processes import free_port, run_to_exit
+from tests.service.test_service_process import _local, image_command
+
+
+def _reason(stdout: str) -> str:
+    lines = [json.loads(x) for x in stdout.splitlines() if x.startswith('{"event":"startup_failed"')]
+    return lines[0]["reason"].split(": refusing the archive: ")[-1] if len(lines) == 1 else f"{len(lines)} lines"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="a gated model file (default: build one)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="churn-hostile-") as tmp:
+        root = Path(tmp)
+        model = args.model
+        if model is None:
+            write(generate(seed=7, n=4000), root / "snapshot.csv")
+            model = gated(root / "snapshot.csv", root / "gated")
+        print(f"{'case':<54}{'exit':>5}{'RSS MB':>8}  tb  one-line reason")
+        for i, case in enumerate(archives.CASES):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                hostile = archives.write_case(case, model, root / f"case{i}")
+            logs = root / f"logs{i}"
+            logs.mkdir()
+            done = run_to_exit(_local(image_command(), free_port()), {"MODEL_PATH": str(hostile)}, logs)
+            traceback = "yes" if "Traceback" in done.stdout + done.stderr else "no"
+            reason = _reason(done.stdout).replace(str(hostile.parent), "…")
+            print(f"{case:<54}{done.returncode:>5}{done.peak_rss_mb:>8.0f}  {traceback:<3} {reason}")
+        print(
+            f"limits: {artifacts.MAX_MEMBERS} members, {artifacts.MAX_MEMBER_BYTES >> 20} MiB a member, "
+            f"{artifacts.MAX_TOTAL_BYTES >> 20} MiB inflated in all, schema depth {artifacts.MAX_SCHEMA_DEPTH}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
