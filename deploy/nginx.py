@@ -10,9 +10,9 @@ so nginx runs unprivileged-friendly on 127.0.0.1 with no system paths.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
@@ -21,6 +21,8 @@ from src.config import ROOT
 
 TEMPLATES = ROOT / "nginx"
 MODES = ("stable", "shadow", "canary")
+# Rendered once, at start; a stage switch only rewrites the files write_stage() owns.
+TEMPLATE_FILES = ("00-common", "stage")
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 _PERCENT = re.compile(r"[0-9]+")
 
@@ -46,33 +48,91 @@ def envsubst(text: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
-def template_variables(mode: str) -> set[str]:
+def template_variables() -> set[str]:
     names: set[str] = set()
-    for path in (TEMPLATES / "00-common.conf.template", TEMPLATES / f"{mode}.conf.template"):
-        names |= set(_PLACEHOLDER.findall(path.read_text()))
+    for name in TEMPLATE_FILES:
+        names |= set(_PLACEHOLDER.findall((TEMPLATES / f"{name}.conf.template").read_text()))
     return names
 
 
-def render(mode: str, values: dict[str, str], conf_dir: Path) -> None:
-    """Write conf_dir/00-common.conf and conf_dir/stage.conf for one stage, atomically."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    missing = template_variables(mode) - values.keys()
+def render(values: dict[str, str], conf_dir: Path) -> None:
+    """Write conf_dir/00-common.conf and conf_dir/stage.conf, atomically: the same for every stage."""
+    missing = template_variables() - values.keys()
     if missing:
         raise ValueError(f"nginx template variables without a value: {sorted(missing)}")
     conf_dir.mkdir(parents=True, exist_ok=True)
-    for source, target in (("00-common", "00-common"), (mode, "stage")):
+    for name in TEMPLATE_FILES:
         atomic.write_text(
-            conf_dir / f"{target}.conf", envsubst((TEMPLATES / f"{source}.conf.template").read_text(), values)
+            conf_dir / f"{name}.conf", envsubst((TEMPLATES / f"{name}.conf.template").read_text(), values)
         )
+
+
+def stage_report(mode: str, percent: int) -> str:
+    """What /stage answers: the stage and, in canary, the candidate's share (as render-stage.sh writes it)."""
+    served, number = stage(mode, percent)
+    if served == "canary":
+        return f'{{"mode":"canary","candidate_percent":{number}}}'
+    return f'{{"mode":"{served}"}}'
+
+
+def write_stage(stage_dir: Path, mode: str, percent: int | str) -> None:
+    """Switch the stage nginx serves without a reload: the files nginx/stage.conf.template reads per request.
+
+    One atomic file operation at a time, in an order where every step in
+    between is a valid stage on the way from the old one to the new (a canary
+    share moves one bucket at a time; `canary` wins over `shadow` while both
+    exist), so a request that arrives mid-switch is routed by one of them.
+    nginx/render-stage.sh does the same steps inside the compose container.
+    No connection is closed: that is the point (a reload closed idle
+    keep-alive connections a client was sending on).
+    """
+    target, number = stage(mode, percent)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    stage_dir.chmod(0o755)  # nginx's workers may run as another user: they stat these files
+    wanted = {f"bucket-{b:02d}" for b in range(number)} if target == "canary" else set()
+    for bucket in range(100):  # the share first: buckets count only in canary
+        path = stage_dir / f"bucket-{bucket:02d}"
+        if path.name in wanted:
+            _touch(path)
+    for bucket in range(99, -1, -1):
+        path = stage_dir / f"bucket-{bucket:02d}"
+        if path.name not in wanted:
+            path.unlink(missing_ok=True)
+    if target == "canary":
+        _touch(stage_dir / "canary")
+        (stage_dir / "shadow").unlink(missing_ok=True)
+    elif target == "shadow":
+        _touch(stage_dir / "shadow")
+        (stage_dir / "canary").unlink(missing_ok=True)
+    else:
+        (stage_dir / "canary").unlink(missing_ok=True)
+        (stage_dir / "shadow").unlink(missing_ok=True)
+    atomic.write_text(stage_dir / "stage.json", stage_report(target, number) + "\n")
+    (stage_dir / "stage.json").chmod(0o644)
+
+
+def read_stage(stage_dir: Path) -> dict[str, object]:
+    """The stage the files in stage_dir describe, as nginx routes by them ({"mode": ..., "candidate_percent": N})."""
+    if (stage_dir / "canary").exists():
+        share = sum((stage_dir / f"bucket-{b:02d}").exists() for b in range(100))
+        return {"mode": "canary", "candidate_percent": share}
+    return {"mode": "shadow" if (stage_dir / "shadow").exists() else "stable"}
+
+
+def _touch(path: Path) -> None:
+    if not path.exists():
+        path.touch(mode=0o644)
 
 
 def main_config(stack_dir: Path) -> Path:
     """The top-level nginx.conf for the local stack: every path under stack_dir."""
     temp = stack_dir / "nginx-temp"
     temp.mkdir(parents=True, exist_ok=True)
+    # Started as root, nginx would run its workers as nobody, who cannot enter a private stack folder
+    # to read the stage files (or write a temp file): they run as the user who started the stack.
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
     text = f"""# generated by deploy/nginx.py for the local stack
-worker_processes 1;
+{user}worker_processes 1;
 # 1,100 idle (slow-loris) sockets must leave room for users: 4,096 connections, and the
 # file descriptors they need (two per proxied request).
 worker_rlimit_nofile 16384;
@@ -122,8 +182,3 @@ def start(config: Path, log: Path) -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def reload(master_pid: int) -> None:
-    """Graceful reload: new workers take the new config, old ones finish their requests."""
-    os.kill(master_pid, signal.SIGHUP)
