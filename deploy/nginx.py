@@ -1,10 +1,12 @@
-"""Render the nginx stage templates and drive a local nginx process.
+"""Render the nginx config, switch its stage, and drive a local nginx process.
 
-The templates in nginx/ are the ones docker compose hands to the official
-nginx image; this module renders them the way that image's envsubst step
-does (only the given ${NAMES} are replaced; nginx's own $variables stay), and
-wraps them in a main config that keeps every path inside the stack folder,
-so nginx runs unprivileged-friendly on 127.0.0.1 with no system paths.
+The templates in nginx/ are the ones the compose nginx container renders
+(nginx/render-stage.sh); this module renders them the way envsubst does (only
+the given ${NAMES} are replaced; nginx's own $variables stay), and wraps them
+in a main config that keeps every path inside the stack folder, so nginx runs
+unprivileged-friendly on 127.0.0.1 with no system paths. The config is the
+same for every stage: the stage is files nginx reads per request
+(write_stage), so switching never reloads nginx nor closes a connection.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def stage(mode: str, percent: int | str) -> tuple[str, int]:
     The one judge of MODE and CANARY_PERCENT for the local stack and for compose
     (nginx/render-stage.sh applies the same rules inside the container, and a
     unit test holds the two to the same verdicts). A canary at 0 % is the stable
-    stage: nginx refuses "0%" in split_clients and would not start.
+    stage, the rollback state.
     """
     if mode not in MODES:
         raise ValueError(f"MODE must be one of {', '.join(MODES)}, not {mode!r}")
