@@ -26,7 +26,7 @@ class Reply:
     variant: str | None
     latency_ms: float
     request_id: str | None
-    retried: bool = False  # the first attempt's connection closed before any response: served by the retry
+    retried: bool = False  # the first attempt got no response at all; the retry's outcome is the status
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class Sent:
 
 # The failures that happen before a response head arrives: the server never answered this request, so
 # an idempotent one is safe to send again. A keep-alive connection the server closed while the client
-# was sending on it surfaces as one of these (nginx's old workers close idle connections on a reload).
+# was sending on it surfaces as one of these (a restart, an idle timeout; an nginx reload did it on
+# every stage switch until switches became files nginx reads per request).
 BEFORE_ANY_RESPONSE = (httpx.ConnectError, httpx.WriteError, httpx.ReadError, httpx.RemoteProtocolError)
 
 
