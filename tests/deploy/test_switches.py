@@ -13,11 +13,17 @@ first attempt) and after deploy.traffic.post's one retry.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
-from tests.deploy.conftest import MakeStack
-from tests.switching import KINDS, SWITCHES, KeepAliveLoad, label, through_switches
+from deploy.stack import Stack, StackSettings
+from src import artifacts
+from tests.processes import free_port
+from tests.switching import KINDS, SWITCHES, KeepAliveLoad, Tally, label, through_switches
 
 CONNECTIONS = 2  # keep-alive clients per kind: 4 connections, as many as the race needs to show up
 DWELL_REQUESTS = 1500  # per switch, after it: thousands of requests per switch window
@@ -28,11 +34,29 @@ def report(line: str) -> None:
     print(f"\n[switches] {line}")
 
 
-def test_four_switches_under_keep_alive_traffic_lose_no_request_raw_or_retried(make_stack: MakeStack, bodies) -> None:
-    stack = make_stack(mode="stable")
-    with KeepAliveLoad(stack.cfg.url, bodies, CONNECTIONS) as load:
-        tally = through_switches(load, stack.set_stage, dwell_requests=DWELL_REQUESTS)
-    report("local stack, 4 switches:\n" + tally.table())
+@pytest.fixture(scope="module")
+def switched(small_artifact: Path, bodies: list[dict[str, Any]], tmp_path_factory) -> Iterator[tuple[Stack, Tally]]:
+    """One stack from `stable` through the four switches under keep-alive load (run once, read by each test)."""
+    model = small_artifact / artifacts.MODEL_FILE
+    cfg = StackSettings(
+        stable_model=model,
+        candidate_model=model,
+        mode="stable",
+        port=free_port(),
+        stable_port=free_port(),
+        candidate_port=free_port(),
+        prometheus=False,
+        stack_dir=tmp_path_factory.mktemp("switches"),
+    )
+    with Stack(cfg) as stack:
+        with KeepAliveLoad(stack.cfg.url, bodies, CONNECTIONS) as load:
+            tally = through_switches(load, stack.set_stage, dwell_requests=DWELL_REQUESTS)
+        report("local stack, 4 switches:\n" + tally.table())
+        yield stack, tally
+
+
+def test_four_switches_under_keep_alive_traffic_lose_no_request_raw_or_retried(switched: tuple[Stack, Tally]) -> None:
+    _, tally = switched
     for mode, percent in SWITCHES:
         window = tally.total(label(mode, percent))
         assert window.sent >= DWELL_REQUESTS, f"only {window.sent} requests around the {mode} switch: no real load"
@@ -48,11 +72,9 @@ def test_four_switches_under_keep_alive_traffic_lose_no_request_raw_or_retried(m
     assert control.raw_lost == 0, f"{control.raw_lost} requests failed with no switch at all: {control.errors}"
 
 
-def test_every_switch_takes_effect_on_connections_already_open(make_stack: MakeStack, bodies) -> None:
+def test_every_switch_takes_effect_on_connections_already_open(switched: tuple[Stack, Tally], bodies) -> None:
     """The new stage reaches kept-alive connections at once: at most the requests in flight see the old one."""
-    stack = make_stack(mode="stable")
-    with KeepAliveLoad(stack.cfg.url, bodies, CONNECTIONS) as load:
-        tally = through_switches(load, stack.set_stage, dwell_requests=DWELL_REQUESTS)
+    stack, tally = switched
     in_flight = CONNECTIONS * len(KINDS)
     for mode, percent in SWITCHES:
         window = tally.total(label(mode, percent))
