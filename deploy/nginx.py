@@ -80,43 +80,63 @@ def stage_report(mode: str, percent: int) -> str:
 def write_stage(stage_dir: Path, mode: str, percent: int | str) -> None:
     """Switch the stage nginx serves without a reload: the files nginx/stage.conf.template reads per request.
 
-    One atomic file operation at a time, in an order where every step in
-    between is a valid stage on the way from the old one to the new (a canary
-    share moves one bucket at a time; `canary` wins over `shadow` while both
-    exist), so a request that arrives mid-switch is routed by one of them.
-    nginx/render-stage.sh does the same steps inside the compose container.
-    No connection is closed: that is the point (a reload closed idle
-    keep-alive connections a client was sending on).
+    Every switch takes effect in one atomic file operation: a new canary share
+    is written into the idle bucket set first, then one touch or unlink makes
+    it live (`canary-b` wins over `canary-a`, and both over `shadow`, while two
+    exist), so no request is routed by a half-written share. No connection is
+    closed: that is the point (a reload closed idle keep-alive connections a
+    client was sending on). nginx/render-stage.sh does the same steps inside
+    the compose container.
     """
     target, number = stage(mode, percent)
     stage_dir.mkdir(parents=True, exist_ok=True)
     stage_dir.chmod(0o755)  # nginx's workers may run as another user: they stat these files
-    wanted = {f"bucket-{b:02d}" for b in range(number)} if target == "canary" else set()
-    for bucket in range(100):  # the share first: buckets count only in canary
-        path = stage_dir / f"bucket-{bucket:02d}"
-        if path.name in wanted:
-            _touch(path)
-    for bucket in range(99, -1, -1):
-        path = stage_dir / f"bucket-{bucket:02d}"
-        if path.name not in wanted:
-            path.unlink(missing_ok=True)
+    live = _live_buckets(stage_dir)
     if target == "canary":
-        _touch(stage_dir / "canary")
+        idle = "b" if live == "a" else "a"
+        _set_buckets(stage_dir, idle, number)
+        if idle == "b":
+            _touch(stage_dir / "canary-b")  # the switch (b wins over a)
+            (stage_dir / "canary-a").unlink(missing_ok=True)
+        else:
+            _touch(stage_dir / "canary-a")  # the switch when no canary was live
+            (stage_dir / "canary-b").unlink(missing_ok=True)  # ... or when b was: a is live from here
         (stage_dir / "shadow").unlink(missing_ok=True)
-    elif target == "shadow":
-        _touch(stage_dir / "shadow")
-        (stage_dir / "canary").unlink(missing_ok=True)
+        _set_buckets(stage_dir, "a" if idle == "b" else "b", 0)  # the set no longer live
     else:
-        (stage_dir / "canary").unlink(missing_ok=True)
-        (stage_dir / "shadow").unlink(missing_ok=True)
+        if target == "shadow":
+            _touch(stage_dir / "shadow")
+        for name in ("canary-a", "canary-b", "shadow") if target == "stable" else ("canary-a", "canary-b"):
+            (stage_dir / name).unlink(missing_ok=True)
+        _set_buckets(stage_dir, "a", 0)
+        _set_buckets(stage_dir, "b", 0)
     atomic.write_text(stage_dir / "stage.json", stage_report(target, number) + "\n")
     (stage_dir / "stage.json").chmod(0o644)
 
 
+def _live_buckets(stage_dir: Path) -> str | None:
+    """Which bucket set nginx routes by now: b wins over a; None outside canary."""
+    for name in ("b", "a"):
+        if (stage_dir / f"canary-{name}").exists():
+            return name
+    return None
+
+
+def _set_buckets(stage_dir: Path, name: str, number: int) -> None:
+    """Bucket set `name` holds exactly buckets 00..number-1."""
+    for bucket in range(100):
+        path = stage_dir / f"{name}-bucket-{bucket:02d}"
+        if bucket < number:
+            _touch(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def read_stage(stage_dir: Path) -> dict[str, object]:
     """The stage the files in stage_dir describe, as nginx routes by them ({"mode": ..., "candidate_percent": N})."""
-    if (stage_dir / "canary").exists():
-        share = sum((stage_dir / f"bucket-{b:02d}").exists() for b in range(100))
+    live = _live_buckets(stage_dir)
+    if live:
+        share = sum((stage_dir / f"{live}-bucket-{b:02d}").exists() for b in range(100))
         return {"mode": "canary", "candidate_percent": share}
     return {"mode": "shadow" if (stage_dir / "shadow").exists() else "stable"}
 

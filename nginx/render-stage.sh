@@ -10,10 +10,10 @@
 # connections for ~3.9 s) nor reloads nginx (a reload's old workers close idle
 # keep-alive connections, and a client already sending on one lost its
 # request). The stage is files in STAGE_DIR that nginx/stage.conf.template
-# tests on every request (`shadow`, `canary`, `bucket-NN` for each 1 % of a
-# canary, and `stage.json` for /stage), written in the order of deploy/nginx.py's
-# write_stage(): one atomic file operation at a time, each step a valid stage
-# between the old and the new. It judges NGINX_MODE and CANARY_PERCENT by the
+# tests on every request (`shadow`, `canary-a` or `canary-b` with its set of
+# `a-bucket-NN`/`b-bucket-NN` files for each 1 % of a canary, and `stage.json`
+# for /stage), written in the order of deploy/nginx.py's write_stage(): every
+# switch takes effect in one atomic file operation. It judges NGINX_MODE and CANARY_PERCENT by the
 # rules of deploy/nginx.py's stage() (tests/unit/test_compose_stage.py holds
 # the two to the same verdicts and the same files): a canary at 0 % is the
 # stable stage. The stage last set is kept in conf.d, so a container that
@@ -48,29 +48,45 @@ percent=$(echo "$percent" | sed 's/^0*\([0-9]\)/\1/')  # 05 is 5 (as int() reads
 stage=$mode
 [ "$mode" = canary ] && [ "$percent" -eq 0 ] && stage=stable
 
-# The stage as files, in write_stage()'s order: the share first (buckets count only in canary),
-# then the mode (`canary` wins over `shadow` while both exist), then the report.
+# The stage as files, in write_stage()'s order: a new canary share goes into the idle bucket set,
+# then one touch or unlink makes it live (canary-b wins over canary-a, both over shadow).
+buckets() {  # set NAME holds exactly buckets 00..N-1
+  b=0
+  while [ "$b" -lt 100 ]; do
+    file=$STAGE_DIR/$1-bucket-$(printf '%02d' "$b")
+    if [ "$b" -lt "$2" ]; then
+      [ -e "$file" ] || : >"$file"
+    else
+      rm -f "$file"
+    fi
+    b=$((b + 1))
+  done
+}
+
 write_stage() {
   mkdir -p "$STAGE_DIR"
   chmod 755 "$STAGE_DIR"
-  want=0
-  [ "$stage" = canary ] && want=$percent
-  b=0
-  while [ "$b" -lt "$want" ]; do
-    file=$STAGE_DIR/$(printf 'bucket-%02d' "$b")
-    [ -e "$file" ] || : >"$file"
-    b=$((b + 1))
-  done
-  b=99
-  while [ "$b" -ge "$want" ]; do
-    rm -f "$STAGE_DIR/$(printf 'bucket-%02d' "$b")"
-    b=$((b - 1))
-  done
-  case $stage in
-    canary) [ -e "$STAGE_DIR/canary" ] || : >"$STAGE_DIR/canary"; rm -f "$STAGE_DIR/shadow" ;;
-    shadow) [ -e "$STAGE_DIR/shadow" ] || : >"$STAGE_DIR/shadow"; rm -f "$STAGE_DIR/canary" ;;
-    *) rm -f "$STAGE_DIR/canary" "$STAGE_DIR/shadow" ;;
-  esac
+  live=
+  [ -e "$STAGE_DIR/canary-a" ] && live=a
+  [ -e "$STAGE_DIR/canary-b" ] && live=b
+  if [ "$stage" = canary ]; then
+    idle=a
+    other=b
+    [ "$live" = a ] && idle=b && other=a
+    buckets "$idle" "$percent"
+    [ -e "$STAGE_DIR/canary-$idle" ] || : >"$STAGE_DIR/canary-$idle"
+    rm -f "$STAGE_DIR/canary-$other" "$STAGE_DIR/shadow"
+    buckets "$other" 0
+  else
+    if [ "$stage" = shadow ]; then
+      [ -e "$STAGE_DIR/shadow" ] || : >"$STAGE_DIR/shadow"
+      rm -f "$STAGE_DIR/canary-a" "$STAGE_DIR/canary-b"
+    else
+      rm -f "$STAGE_DIR/canary-a" "$STAGE_DIR/canary-b" "$STAGE_DIR/shadow"
+    fi
+    buckets a 0
+    buckets b 0
+  fi
   if [ "$stage" = canary ]; then
     report="{\"mode\":\"canary\",\"candidate_percent\":$percent}"
   else

@@ -96,8 +96,11 @@ def test_render_stage_renders_the_templates_deploy_nginx_renders(tmp_path: Path)
         )
 
 
-def test_every_stage_switch_steps_only_through_valid_stages(tmp_path: Path) -> None:
-    """Each file operation of a switch leaves a stage between the old and the new: none routes to nowhere."""
+SEQUENCE = (("canary", 25), ("canary", 50), ("canary", 10), ("shadow", 5), ("canary", 30), ("stable", 0))
+
+
+def test_every_stage_switch_takes_effect_in_one_file_operation(tmp_path: Path) -> None:
+    """After each file operation of a switch nginx routes by the old stage or the new, never a half-written share."""
     folder = tmp_path / "stage"
     seen: list[dict[str, object]] = []
     touch, unlink = Path.touch, Path.unlink
@@ -114,18 +117,32 @@ def test_every_stage_switch_steps_only_through_valid_stages(tmp_path: Path) -> N
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Path, "touch", record_after(touch))
         patch.setattr(Path, "unlink", record_after(unlink))
-        for mode, percent in (("canary", 25), ("canary", 50), ("canary", 10), ("shadow", 5), ("stable", 0)):
+        for mode, percent in SEQUENCE:
             before = nginx.read_stage(folder)
             seen.clear()
             nginx.write_stage(folder, mode, percent)
             after = nginx.read_stage(folder)
             assert seen, "the switch made no file operation in the stage folder: nothing was observed"
-            allowed_modes = {before["mode"], after["mode"]}
-            shares = [int(s.get("candidate_percent", 0)) for s in (before, after)]
-            for step in seen:
-                assert step["mode"] in allowed_modes, f"{before} -> {after} passed through {step}"
-                if step["mode"] == "canary" and before["mode"] == after["mode"] == "canary":
-                    assert min(shares) <= int(step["candidate_percent"]) <= max(shares), f"{before} -> {after}: {step}"
+            wanted = {"mode": nginx.stage(mode, percent)[0]}
+            if mode == "canary":
+                wanted["candidate_percent"] = percent
+            assert after == wanted, f"switching to {mode} {percent} left {after}"
+            strays = [step for step in seen if step not in (before, after)]
+            assert not strays, f"{before} -> {after} routed requests by {strays[0]} on the way"
+            first_new = next(i for i, step in enumerate(seen) if step == after)
+            assert all(step == after for step in seen[first_new:]), f"{before} -> {after} flipped back and forth"
+
+
+def test_render_stage_and_write_stage_agree_over_a_sequence_of_switches(tmp_path: Path) -> None:
+    """The two bucket sets alternate; both writers must alternate them alike, switch after switch."""
+    for mode, percent in SEQUENCE:
+        env = {**os.environ, "NGINX_CONF_DIR": str(tmp_path / "sh"), "NGINX_MODE": mode, "CANARY_PERCENT": str(percent)}
+        (tmp_path / "sh" / "churn-stage.env").unlink(missing_ok=True)  # else a start keeps the stage last set
+        subprocess.run(["sh", str(SCRIPT)], env=env, check=True, capture_output=True)
+        nginx.write_stage(tmp_path / "py", mode, percent)
+        assert stage_files(tmp_path / "sh" / "stage") == stage_files(tmp_path / "py"), (
+            f"after switching to {mode} {percent}, compose's nginx and the local stack's hold different stage files"
+        )
 
 
 def test_a_canary_at_0_percent_is_the_stable_stage_for_both() -> None:
