@@ -35,13 +35,17 @@ class Count:
     raw_lost: int = 0  # the first attempt got no 200: what a client without a retry loses
     lost: int = 0  # no 200 even after the one retry: what the project's own client loses
     candidate: int = 0  # answered by the candidate (X-Model-Variant): the switch really switched
+    settled: int = 0  # sent after the switch command returned: routed by the new stage only
+    settled_candidate: int = 0  # of those, answered by the candidate
     errors: list[str] = field(default_factory=list)
 
-    def add(self, raw_ok: bool, ok: bool, error: str | None, variant: str | None = None) -> None:
+    def add(self, raw_ok: bool, ok: bool, error: str | None, variant: str | None = None, settled: bool = True) -> None:
         self.sent += 1
         self.raw_lost += not raw_ok
         self.lost += not ok
         self.candidate += variant == "candidate"
+        self.settled += settled and ok
+        self.settled_candidate += settled and variant == "candidate"
         if error and len(self.errors) < 5:
             self.errors.append(error)
 
@@ -63,6 +67,8 @@ class Tally:
                 out.raw_lost += c.raw_lost
                 out.lost += c.lost
                 out.candidate += c.candidate
+                out.settled += c.settled
+                out.settled_candidate += c.settled_candidate
                 out.errors += c.errors[: max(0, 5 - len(out.errors))]
         return out
 
@@ -97,6 +103,7 @@ class KeepAliveLoad:
         self.connections = connections
         self.tally = Tally()
         self.window = "warm-up"
+        self.settled = True  # False while a switch command runs: requests then may meet either stage
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -131,14 +138,14 @@ class KeepAliveLoad:
                     body: Any = next(bodies)
                 else:
                     body = {"customers": list(itertools.islice(bodies, BATCH_SIZE))}
-                window = self.window
+                window, settled = self.window, self.settled
                 sent = post(client, path, body)
                 ok = sent.response is not None and sent.response.status_code == 200
                 raw_ok = ok and not sent.retried
                 error = sent.error or (None if ok else f"HTTP {sent.response.status_code}")  # type: ignore[union-attr]
                 variant = sent.response.headers.get("x-model-variant") if sent.response is not None else None
                 with self._lock:
-                    self.tally.count(window, kind).add(raw_ok, ok, None if raw_ok else error, variant)
+                    self.tally.count(window, kind).add(raw_ok, ok, None if raw_ok else error, variant, settled)
 
 
 def through_switches(
@@ -158,8 +165,10 @@ def through_switches(
     load.window = "no switch"  # the control: the same load and dwell with nothing switched
     load.wait_sent(dwell_requests, dwell_timeout)
     for mode, percent in switches:
+        load.settled = False
         load.window = label(mode, percent)
         switch(mode, percent)
+        load.settled = True
         load.wait_sent(dwell_requests, dwell_timeout)
     load.window = "after"
     return load.tally
