@@ -125,7 +125,7 @@ export $(ROLLOUT_VARS)
 stack-up: venv ## start stable + candidate + nginx (+ Prometheus) on 127.0.0.1:STACK_PORT (MODE, CANARY_PERCENT, STABLE_MODEL, ...)
 	@$(PY) -m deploy.stack up
 
-stack-set: venv ## switch the running stack's stage: make stack-set MODE=canary CANARY_PERCENT=25
+stack-set: venv ## switch the running stack's stage (no nginx reload): make stack-set MODE=canary CANARY_PERCENT=25
 	@$(PY) -m deploy.stack set $(if $(MODE),--mode $(MODE)) $(if $(CANARY_PERCENT),--percent $(CANARY_PERCENT))
 
 stack-status: venv ## what the running stack's nginx serves now
@@ -176,7 +176,7 @@ export $(COMPOSE_VARS)
 compose-up: venv ## check the artifact folders, build the image once (commit + AUC labels), start compose (MODE, BUILD=no, ...)
 	@NGINX_MODE=$(or $(MODE),$(NGINX_MODE)) $(PY) -m deploy.compose up $(if $(filter no,$(BUILD)),--no-build)
 
-compose-set: venv ## switch compose's stage in place, no request dropped: make compose-set MODE=canary CANARY_PERCENT=25
+compose-set: venv ## switch compose's stage in place (no reload, no request dropped): make compose-set MODE=canary CANARY_PERCENT=25
 	@$(PY) -m deploy.compose set $(if $(MODE),--mode $(MODE)) $(if $(CANARY_PERCENT),--percent $(CANARY_PERCENT))
 
 compose-down: venv ## stop and remove what compose-up started

@@ -1,18 +1,20 @@
-"""Render the nginx stage templates and drive a local nginx process.
+"""Render the nginx config, switch its stage, and drive a local nginx process.
 
-The templates in nginx/ are the ones docker compose hands to the official
-nginx image; this module renders them the way that image's envsubst step
-does (only the given ${NAMES} are replaced; nginx's own $variables stay), and
-wraps them in a main config that keeps every path inside the stack folder,
-so nginx runs unprivileged-friendly on 127.0.0.1 with no system paths.
+The templates in nginx/ are the ones the compose nginx container renders
+(nginx/render-stage.sh); this module renders them the way envsubst does (only
+the given ${NAMES} are replaced; nginx's own $variables stay), and wraps them
+in a main config that keeps every path inside the stack folder, so nginx runs
+unprivileged-friendly on 127.0.0.1 with no system paths. The config is the
+same for every stage: the stage is files nginx reads per request
+(write_stage), so switching never reloads nginx nor closes a connection.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from src.config import ROOT
 
 TEMPLATES = ROOT / "nginx"
 MODES = ("stable", "shadow", "canary")
+# Rendered once, at start; a stage switch only rewrites the files write_stage() owns.
+TEMPLATE_FILES = ("00-common", "stage")
 _PLACEHOLDER = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
 _PERCENT = re.compile(r"[0-9]+")
 
@@ -31,7 +35,7 @@ def stage(mode: str, percent: int | str) -> tuple[str, int]:
     The one judge of MODE and CANARY_PERCENT for the local stack and for compose
     (nginx/render-stage.sh applies the same rules inside the container, and a
     unit test holds the two to the same verdicts). A canary at 0 % is the stable
-    stage: nginx refuses "0%" in split_clients and would not start.
+    stage, the rollback state.
     """
     if mode not in MODES:
         raise ValueError(f"MODE must be one of {', '.join(MODES)}, not {mode!r}")
@@ -46,33 +50,111 @@ def envsubst(text: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
-def template_variables(mode: str) -> set[str]:
+def template_variables() -> set[str]:
     names: set[str] = set()
-    for path in (TEMPLATES / "00-common.conf.template", TEMPLATES / f"{mode}.conf.template"):
-        names |= set(_PLACEHOLDER.findall(path.read_text()))
+    for name in TEMPLATE_FILES:
+        names |= set(_PLACEHOLDER.findall((TEMPLATES / f"{name}.conf.template").read_text()))
     return names
 
 
-def render(mode: str, values: dict[str, str], conf_dir: Path) -> None:
-    """Write conf_dir/00-common.conf and conf_dir/stage.conf for one stage, atomically."""
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    missing = template_variables(mode) - values.keys()
+def render(values: dict[str, str], conf_dir: Path) -> None:
+    """Write conf_dir/00-common.conf and conf_dir/stage.conf, atomically: the same for every stage."""
+    missing = template_variables() - values.keys()
     if missing:
         raise ValueError(f"nginx template variables without a value: {sorted(missing)}")
     conf_dir.mkdir(parents=True, exist_ok=True)
-    for source, target in (("00-common", "00-common"), (mode, "stage")):
+    for name in TEMPLATE_FILES:
         atomic.write_text(
-            conf_dir / f"{target}.conf", envsubst((TEMPLATES / f"{source}.conf.template").read_text(), values)
+            conf_dir / f"{name}.conf", envsubst((TEMPLATES / f"{name}.conf.template").read_text(), values)
         )
+
+
+def stage_report(mode: str, percent: int) -> str:
+    """What /stage answers: the stage and, in canary, the candidate's share (as render-stage.sh writes it)."""
+    served, number = stage(mode, percent)
+    if served == "canary":
+        return f'{{"mode":"canary","candidate_percent":{number}}}'
+    return f'{{"mode":"{served}"}}'
+
+
+def write_stage(stage_dir: Path, mode: str, percent: int | str) -> None:
+    """Switch the stage nginx serves without a reload: the files nginx/stage.conf.template reads per request.
+
+    Every switch takes effect in one atomic file operation: a new canary share
+    is written into the idle bucket set first, then one touch or unlink makes
+    it live (`canary-b` wins over `canary-a`, and both over `shadow`, while two
+    exist), so no request is routed by a half-written share. No connection is
+    closed: that is the point (a reload closed idle keep-alive connections a
+    client was sending on). nginx/render-stage.sh does the same steps inside
+    the compose container.
+    """
+    target, number = stage(mode, percent)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    stage_dir.chmod(0o755)  # nginx's workers may run as another user: they stat these files
+    live = _live_buckets(stage_dir)
+    if target == "canary":
+        idle = "b" if live == "a" else "a"
+        _set_buckets(stage_dir, idle, number)
+        if idle == "b":
+            _touch(stage_dir / "canary-b")  # the switch (b wins over a)
+            (stage_dir / "canary-a").unlink(missing_ok=True)
+        else:
+            _touch(stage_dir / "canary-a")  # the switch when no canary was live
+            (stage_dir / "canary-b").unlink(missing_ok=True)  # ... or when b was: a is live from here
+        (stage_dir / "shadow").unlink(missing_ok=True)
+        _set_buckets(stage_dir, "a" if idle == "b" else "b", 0)  # the set no longer live
+    else:
+        if target == "shadow":
+            _touch(stage_dir / "shadow")
+        for name in ("canary-a", "canary-b", "shadow") if target == "stable" else ("canary-a", "canary-b"):
+            (stage_dir / name).unlink(missing_ok=True)
+        _set_buckets(stage_dir, "a", 0)
+        _set_buckets(stage_dir, "b", 0)
+    atomic.write_text(stage_dir / "stage.json", stage_report(target, number) + "\n")
+    (stage_dir / "stage.json").chmod(0o644)
+
+
+def _live_buckets(stage_dir: Path) -> str | None:
+    """Which bucket set nginx routes by now: b wins over a; None outside canary."""
+    for name in ("b", "a"):
+        if (stage_dir / f"canary-{name}").exists():
+            return name
+    return None
+
+
+def _set_buckets(stage_dir: Path, name: str, number: int) -> None:
+    """Bucket set `name` holds exactly buckets 00..number-1."""
+    for bucket in range(100):
+        path = stage_dir / f"{name}-bucket-{bucket:02d}"
+        if bucket < number:
+            _touch(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def read_stage(stage_dir: Path) -> dict[str, object]:
+    """The stage the files in stage_dir describe, as nginx routes by them ({"mode": ..., "candidate_percent": N})."""
+    live = _live_buckets(stage_dir)
+    if live:
+        share = sum((stage_dir / f"{live}-bucket-{b:02d}").exists() for b in range(100))
+        return {"mode": "canary", "candidate_percent": share}
+    return {"mode": "shadow" if (stage_dir / "shadow").exists() else "stable"}
+
+
+def _touch(path: Path) -> None:
+    if not path.exists():
+        path.touch(mode=0o644)
 
 
 def main_config(stack_dir: Path) -> Path:
     """The top-level nginx.conf for the local stack: every path under stack_dir."""
     temp = stack_dir / "nginx-temp"
     temp.mkdir(parents=True, exist_ok=True)
+    # Started as root, nginx would run its workers as nobody, who cannot enter a private stack folder
+    # to read the stage files (or write a temp file): they run as the user who started the stack.
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
     text = f"""# generated by deploy/nginx.py for the local stack
-worker_processes 1;
+{user}worker_processes 1;
 # 1,100 idle (slow-loris) sockets must leave room for users: 4,096 connections, and the
 # file descriptors they need (two per proxied request).
 worker_rlimit_nofile 16384;
@@ -122,8 +204,3 @@ def start(config: Path, log: Path) -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-def reload(master_pid: int) -> None:
-    """Graceful reload: new workers take the new config, old ones finish their requests."""
-    os.kill(master_pid, signal.SIGHUP)

@@ -42,8 +42,9 @@ def _range(seconds: float) -> str:
     increase() needs a sample from before the first request of the window; a
     range of exactly the window held only post-traffic samples under load and
     read 0 requests (measured 2026-11-23 with two CPU burners). No /predict
-    traffic flows between two windows (judging and the nginx reload take
-    over a second), so the lookback adds none.
+    traffic flows between two windows (judging waits for a scrape after the
+    window closed; the stage switch itself is a file write), so the lookback
+    adds none.
     """
     return f"{math.ceil((seconds + LOOKBACK_S) * 1000)}ms"
 

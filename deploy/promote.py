@@ -10,7 +10,7 @@ stable process is its backup):
 
     P1  write the intent: candidate model and record, the old stable model
     P2  restart the stable process on the candidate's model   users: candidate process
-    P3  nginx -> stable stage (graceful reload)                 users: stable process, candidate model
+    P3  nginx -> stable stage (stage files, no reload)          users: stable process, candidate model
     P4  prod_metrics.previous.json <- old baseline; prod_metrics.json <- the candidate's record
     P5  remove the intent
 

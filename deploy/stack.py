@@ -6,7 +6,7 @@ rendering the same templates. `make stack-up` / `make stack-down` drive it;
 the rollout controller and the tests use the `Stack` class directly.
 
     python -m deploy.stack up [--mode shadow|canary|stable] [--percent N]
-    python -m deploy.stack set --mode canary --percent 25   # re-render + graceful reload
+    python -m deploy.stack set --mode canary --percent 25   # rewrite the stage files: no reload
     python -m deploy.stack status | down
 """
 
@@ -82,16 +82,21 @@ class StackSettings(BaseSettings):
 
 
 def template_values(cfg: StackSettings) -> dict[str, str]:
-    """What envsubst fills in; a canary at 0 % is the stable stage (nginx rejects "0%")."""
+    """What envsubst fills in: the same for every stage (the stage itself is files in stage_dir())."""
     return {
         "STABLE_ADDR": f"{HOST}:{cfg.stable_port}",
         "CANDIDATE_ADDR": f"{HOST}:{cfg.candidate_port}",
         "NGINX_LISTEN": f"{HOST}:{cfg.port}",
         "NGINX_ACCESS_LOG": str(cfg.stack_dir / "nginx-access.log"),
-        "CANARY_PERCENT": str(cfg.canary_percent),
+        "STAGE_DIR": str(stage_dir(cfg)),
         "CANARY_STICKY": "on" if cfg.canary_sticky else "off",
         "SHADOW_TIMEOUT": cfg.shadow_timeout,
     }
+
+
+def stage_dir(cfg: StackSettings) -> Path:
+    """The files nginx reads per request to choose the stage (deploy/nginx.py write_stage)."""
+    return cfg.stack_dir.resolve() / "stage"
 
 
 def effective_mode(cfg: StackSettings) -> str:
@@ -156,7 +161,8 @@ class Stack:
             for variant in ("stable", "candidate"):
                 self.procs[variant] = self._service(variant)
             conf = nginx.main_config(cfg.stack_dir)
-            nginx.render(effective_mode(cfg), template_values(cfg), cfg.stack_dir / "conf.d")
+            nginx.render(template_values(cfg), cfg.stack_dir / "conf.d")
+            nginx.write_stage(stage_dir(cfg), cfg.mode, cfg.canary_percent)
             nginx.check(conf)
             self.procs["nginx"] = nginx.start(conf, cfg.stack_dir / "nginx.log")
             if cfg.prometheus:
@@ -195,17 +201,19 @@ class Stack:
         return prometheus.start(config, address, cfg.stack_dir / "prometheus-data", cfg.stack_dir / "prometheus.log")
 
     def set_stage(self, mode: str, percent: int | None = None) -> None:
-        """Re-render nginx for a new stage and reload it gracefully; returns once nginx serves it."""
+        """Switch the stage nginx serves by rewriting its stage files; returns once nginx reports it.
+
+        No reload: a reload's old workers close idle keep-alive connections, and
+        a client already sending its next request on one lost it (docs/deployment.md
+        "Switching stage under keep-alive traffic"). nginx reads the files per request.
+        """
         cfg = self.cfg.model_copy(
             update={"mode": mode, "canary_percent": self.cfg.canary_percent if percent is None else percent}
         )
         cfg.check()
-        conf = cfg.stack_dir / "nginx.conf"
-        nginx.render(effective_mode(cfg), template_values(cfg), cfg.stack_dir / "conf.d")
-        nginx.check(conf)
         if not self.alive("nginx"):
-            raise ProcessDied("nginx", f"nginx master (pid {self._pid('nginx')}) is gone; nothing can reload it")
-        nginx.reload(self._pid("nginx"))
+            raise ProcessDied("nginx", f"nginx master (pid {self._pid('nginx')}) is gone; nothing serves a stage")
+        nginx.write_stage(stage_dir(cfg), cfg.mode, cfg.canary_percent)
         self.cfg = cfg
         self._save()
         self._wait_stage()
@@ -215,13 +223,8 @@ class Stack:
         expect = {"mode": effective_mode(cfg)}
         if effective_mode(cfg) == "canary":
             expect["candidate_percent"] = cfg.canary_percent
-        # Old workers keep their open connections but may still accept a new one
-        # for a moment after SIGHUP: several fresh connections in a row must agree.
-        # A master killed right after the SIGHUP leaves old workers answering the old
-        # stage for ever: the wait watches the master and says so.
         try:
-            for _ in range(5):
-                _wait(f"{cfg.url}/stage", self.procs.get("nginx"), expect=expect)
+            _wait(f"{cfg.url}/stage", self.procs.get("nginx"), expect=expect)
         except RuntimeError:
             if self.alive("nginx"):
                 raise
@@ -257,7 +260,8 @@ class Stack:
         _stop_group(self._pid("nginx"), signal.SIGKILL, self.procs.pop("nginx", None))
         percent = self.cfg.canary_percent if percent is None else percent
         self.cfg = self.cfg.model_copy(update={"mode": mode, "canary_percent": percent})
-        nginx.render(effective_mode(self.cfg), template_values(self.cfg), self.cfg.stack_dir / "conf.d")
+        nginx.render(template_values(self.cfg), self.cfg.stack_dir / "conf.d")
+        nginx.write_stage(stage_dir(self.cfg), self.cfg.mode, self.cfg.canary_percent)
         conf = self.cfg.stack_dir / "nginx.conf"
         nginx.check(conf)
         self.procs["nginx"] = nginx.start(conf, self.cfg.stack_dir / "nginx.log")

@@ -26,6 +26,23 @@ class Reply:
     variant: str | None
     latency_ms: float
     request_id: str | None
+    retried: bool = False  # the first attempt got no response at all; the retry's outcome is the status
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request as a client sees it: its response (None: lost) and whether a retry was needed."""
+
+    response: httpx.Response | None
+    retried: bool
+    error: str | None = None  # the transport error that lost (or, when retried, the one that cost) an attempt
+
+
+# The failures that happen before a response head arrives: the server never answered this request, so
+# an idempotent one is safe to send again. A keep-alive connection the server closed while the client
+# was sending on it surfaces as one of these (a restart, an idle timeout; an nginx reload did it on
+# every stage switch until switches became files nginx reads per request).
+BEFORE_ANY_RESPONSE = (httpx.ConnectError, httpx.WriteError, httpx.ReadError, httpx.RemoteProtocolError)
 
 
 def customers(snapshot: Path | None = None) -> list[dict[str, Any]]:
@@ -44,30 +61,48 @@ def replay(
         for body in itertools.islice(itertools.cycle(bodies), count):
             headers = {"X-Customer-ID": body[schema.ID]} if sticky else {}
             started = time.perf_counter()
-            response = _post(client, body, headers)
+            sent = post(client, "/predict", body, headers)
             latency_ms = (time.perf_counter() - started) * 1000
-            if response is None:
-                yield Reply(599, None, latency_ms, None)
+            if sent.response is None:
+                yield Reply(599, None, latency_ms, None, sent.retried)
             else:
-                headers_in = response.headers
+                headers_in = sent.response.headers
                 yield Reply(
-                    response.status_code, headers_in.get("x-model-variant"), latency_ms, headers_in.get("x-request-id")
+                    sent.response.status_code,
+                    headers_in.get("x-model-variant"),
+                    latency_ms,
+                    headers_in.get("x-request-id"),
+                    sent.retried,
                 )
 
 
-def _post(client: httpx.Client, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response | None:
-    """POST once more on a fresh connection if the server closed the kept-alive one first.
+def post(client: httpx.Client, path: str, body: Any, headers: dict[str, str] | None = None, retry: bool = True) -> Sent:
+    """POST `body`; once more on a fresh connection when the first attempt got no response at all.
 
-    A graceful nginx reload retires old workers, which close idle keepalive
-    connections; a request racing that close never reached the server, and
-    retrying it is what well-behaved HTTP clients do. Anything else is a reply.
+    `/predict` and `/predict/batch` are idempotent (a prediction changes
+    nothing), and a request whose connection closed before any response byte
+    was never answered, so sending it again is what RFC 9112 (9.3.1) lets a
+    client do, and what the project's own clients do. Only that case is
+    retried, and only once: a timeout may still be running on the server, and
+    an error status is an answer. The request counts as served only when the
+    retry returns a response; `retry=False` shows the raw connection-level
+    figure.
     """
-    for attempt in range(2):
+    request = client.build_request("POST", path, json=body, headers=headers)
+    error = None
+    for attempt in range(2 if retry else 1):
         try:
-            return client.post("/predict", json=body, headers=headers)
-        except (httpx.RemoteProtocolError, httpx.ConnectError, httpx.ReadError):
-            if attempt:
-                return None
-        except httpx.TransportError:
-            return None
-    return None
+            response = client.send(request, stream=True)
+        except BEFORE_ANY_RESPONSE as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            continue
+        except httpx.TransportError as exc:
+            return Sent(None, attempt > 0, f"{type(exc).__name__}: {exc}")
+        try:
+            response.read()
+        except httpx.TransportError as exc:  # the answer started, then broke: not retried
+            return Sent(None, attempt > 0, f"{type(exc).__name__}: {exc}")
+        finally:
+            response.close()
+        return Sent(response, attempt > 0, error)
+    return Sent(None, retry, error)

@@ -58,7 +58,7 @@ def test_a_candidate_answering_500_is_not_hidden_by_failover(make_stack: MakeSta
     )
 
 
-def test_stage_changes_reload_gracefully_under_traffic(make_stack: MakeStack, bodies) -> None:
+def test_stage_changes_under_traffic_route_the_next_request_by_the_new_stage(make_stack: MakeStack, bodies) -> None:
     stack = make_stack(mode="shadow")
     replies = []
     stop = threading.Event()
@@ -80,4 +80,4 @@ def test_stage_changes_reload_gracefully_under_traffic(make_stack: MakeStack, bo
     assert {r.variant for r in after_canary} == {"candidate"}
     assert {r.variant for r in after_rollback} == {"stable"}, "weight 0 must send everything back to stable"
     failed = [r for r in replies if r.status != 200]
-    assert not failed, f"{len(failed)} of {len(replies)} requests failed during reloads"
+    assert not failed, f"{len(failed)} of {len(replies)} requests failed during the stage changes"

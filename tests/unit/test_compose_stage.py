@@ -8,10 +8,12 @@ to the same verdict on every input, so they cannot drift apart.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,19 +52,12 @@ def shell_verdict(mode: str, percent: str, conf_dir: Path) -> str:
     if result.returncode != 0:
         assert len(result.stderr.strip().splitlines()) == 1, f"render-stage.sh refused in more than one line: {result}"
         return "refused"
-    return rendered_stage(conf_dir, env)
+    return str(nginx.read_stage(conf_dir / "stage")["mode"])
 
 
-def rendered_stage(conf_dir: Path, env: dict[str, str]) -> str:
-    """Which stage template render-stage.sh rendered into conf_dir/stage.conf (as deploy/nginx.py renders it)."""
-    written = (conf_dir / "stage.conf").read_text()
-    matches = [
-        mode
-        for mode in nginx.MODES
-        if nginx.envsubst((nginx.TEMPLATES / f"{mode}.conf.template").read_text(), env) == written
-    ]
-    assert len(matches) == 1, f"render-stage.sh wrote a stage.conf that is {len(matches)} of the stage templates"
-    return matches[0]
+def stage_files(folder: Path) -> dict[str, str]:
+    """Every file of a stage folder and its text: what nginx reads per request."""
+    return {p.name: p.read_text() for p in sorted(folder.iterdir())}
 
 
 @pytest.mark.parametrize(("mode", "percent"), CASES)
@@ -72,15 +67,86 @@ def test_the_local_stack_and_the_compose_nginx_judge_a_stage_alike(mode: str, pe
     )
 
 
-def test_a_canary_at_0_percent_is_the_stable_stage_for_both() -> None:
-    assert nginx.stage("canary", 0) == ("stable", 0), "canary 0 % must render stable: nginx refuses 0% in split_clients"
-
-
-def test_every_mode_has_a_template_and_every_template_a_mode() -> None:
-    templates = {p.name.removesuffix(".conf.template") for p in (ROOT / "nginx").glob("*.conf.template")}
-    assert templates - {"00-common"} == set(nginx.MODES), (
-        f"nginx/ has stage templates {sorted(templates)}; deploy.nginx.MODES is {nginx.MODES}"
+@pytest.mark.parametrize(
+    ("mode", "percent"), [c for c in CASES if python_verdict(*c) != "refused"] + [("canary", "07")]
+)
+def test_render_stage_writes_the_stage_files_write_stage_writes(mode: str, percent: str, tmp_path: Path) -> None:
+    env = {**os.environ, "NGINX_CONF_DIR": str(tmp_path / "sh"), "NGINX_MODE": mode, "CANARY_PERCENT": percent}
+    subprocess.run(["sh", str(SCRIPT)], env=env, check=True, capture_output=True)
+    nginx.write_stage(tmp_path / "py", mode, percent)
+    assert stage_files(tmp_path / "sh" / "stage") == stage_files(tmp_path / "py"), (
+        f"MODE={mode} CANARY_PERCENT={percent}: compose's nginx would route differently from the local stack's"
     )
+    expected = {"mode": nginx.stage(mode, percent)[0]}
+    if expected["mode"] == "canary":
+        expected["candidate_percent"] = int(percent)
+    assert nginx.read_stage(tmp_path / "py") == expected
+    assert json.loads((tmp_path / "py" / "stage.json").read_text()) == expected, "/stage would misreport the stage"
+
+
+def test_render_stage_renders_the_templates_deploy_nginx_renders(tmp_path: Path) -> None:
+    env = {**os.environ, "NGINX_CONF_DIR": str(tmp_path), "NGINX_MODE": "canary", "CANARY_PERCENT": "30"}
+    env.update({name: f"value-of-{name}" for name in nginx.template_variables() if name != "STAGE_DIR"})
+    subprocess.run(["sh", str(SCRIPT)], env=env, check=True, capture_output=True)
+    values = {**env, "STAGE_DIR": str(tmp_path / "stage")}
+    nginx.render(values, tmp_path / "py")
+    for name in nginx.TEMPLATE_FILES:
+        assert (tmp_path / f"{name}.conf").read_text() == (tmp_path / "py" / f"{name}.conf").read_text(), (
+            f"render-stage.sh and deploy/nginx.py render {name}.conf differently"
+        )
+
+
+SEQUENCE = (("canary", 25), ("canary", 50), ("canary", 10), ("shadow", 5), ("canary", 30), ("stable", 0))
+
+
+def test_every_stage_switch_takes_effect_in_one_file_operation(tmp_path: Path) -> None:
+    """After each file operation of a switch nginx routes by the old stage or the new, never a half-written share."""
+    folder = tmp_path / "stage"
+    seen: list[dict[str, object]] = []
+    touch, unlink = Path.touch, Path.unlink
+
+    def record_after(op: Callable[..., None]) -> Callable[..., None]:
+        def wrapped(self: Path, *args: object, **kwargs: object) -> None:
+            op(self, *args, **kwargs)
+            if self.parent == folder:
+                seen.append(nginx.read_stage(folder))
+
+        return wrapped
+
+    nginx.write_stage(folder, "shadow", 5)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "touch", record_after(touch))
+        patch.setattr(Path, "unlink", record_after(unlink))
+        for mode, percent in SEQUENCE:
+            before = nginx.read_stage(folder)
+            seen.clear()
+            nginx.write_stage(folder, mode, percent)
+            after = nginx.read_stage(folder)
+            assert seen, "the switch made no file operation in the stage folder: nothing was observed"
+            wanted = {"mode": nginx.stage(mode, percent)[0]}
+            if mode == "canary":
+                wanted["candidate_percent"] = percent
+            assert after == wanted, f"switching to {mode} {percent} left {after}"
+            strays = [step for step in seen if step not in (before, after)]
+            assert not strays, f"{before} -> {after} routed requests by {strays[0]} on the way"
+            first_new = next(i for i, step in enumerate(seen) if step == after)
+            assert all(step == after for step in seen[first_new:]), f"{before} -> {after} flipped back and forth"
+
+
+def test_render_stage_and_write_stage_agree_over_a_sequence_of_switches(tmp_path: Path) -> None:
+    """The two bucket sets alternate; both writers must alternate them alike, switch after switch."""
+    for mode, percent in SEQUENCE:
+        env = {**os.environ, "NGINX_CONF_DIR": str(tmp_path / "sh"), "NGINX_MODE": mode, "CANARY_PERCENT": str(percent)}
+        (tmp_path / "sh" / "churn-stage.env").unlink(missing_ok=True)  # else a start keeps the stage last set
+        subprocess.run(["sh", str(SCRIPT)], env=env, check=True, capture_output=True)
+        nginx.write_stage(tmp_path / "py", mode, percent)
+        assert stage_files(tmp_path / "sh" / "stage") == stage_files(tmp_path / "py"), (
+            f"after switching to {mode} {percent}, compose's nginx and the local stack's hold different stage files"
+        )
+
+
+def test_a_canary_at_0_percent_is_the_stable_stage_for_both() -> None:
+    assert nginx.stage("canary", 0) == ("stable", 0), "canary 0 % is the rollback state: the stable stage"
 
 
 def test_a_restarted_nginx_container_renders_the_stage_last_set(tmp_path: Path) -> None:
@@ -88,7 +154,9 @@ def test_a_restarted_nginx_container_renders_the_stage_last_set(tmp_path: Path) 
     subprocess.run(["sh", str(SCRIPT)], env=env, check=True, capture_output=True)
     # The container's environment still says shadow; the saved stage wins on a restart.
     subprocess.run(["sh", str(SCRIPT)], env={**env, "NGINX_MODE": "shadow"}, check=True, capture_output=True)
-    assert rendered_stage(tmp_path, env) == "canary", "a restart fell back to the env's stage"
+    assert nginx.read_stage(tmp_path / "stage") == {"mode": "canary", "candidate_percent": 30}, (
+        "a restart fell back to the env's stage"
+    )
 
 
 def _pair(folder: Path, small_artifact: Path) -> Path:
