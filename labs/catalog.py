@@ -10,6 +10,7 @@ what broke, so a lab whose surface goes red without it is a broken lab.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from labs.edits import edit_snapshot, replace, set_release
+from labs import edits
+from labs.edits import RELEASE, SNAPSHOT, Anchor, EditError, delete_node, edit_snapshot, replace_node, set_release
 
 Surface = Literal["code", "data", "model", "service", "deploy"]
 SURFACES: tuple[Surface, ...] = ("code", "data", "model", "service", "deploy")  # cheapest first
@@ -35,6 +37,14 @@ class Lab:
     hint: str  # printed by the intended surface when it goes red
     seed: Callable[[Path], None]  # applies the fault to a checkout rooted at the path
     focus: tuple[str, ...] = ()  # unit test files that hold this lab's lesson (quick checks run only these)
+    touches: tuple[str, ...] = ()  # the files the seed changes (a seeding test holds it to exactly these)
+
+    @property
+    def seed_method(self) -> str:
+        """How the fault is seeded, in words (the teacher's matrix)."""
+        if any(p.endswith(".py") for p in self.touches):
+            return "AST anchor"
+        return "snapshot transform" if SNAPSHOT in self.touches else "release.json"
 
 
 def _numbers(column: pd.Series) -> pd.Series:
@@ -48,66 +58,122 @@ def _text(values: pd.Series, decimals: int = 2) -> pd.Series:
 # --- faults -------------------------------------------------------------------
 
 
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _iterated_feature_columns(node: ast.AST) -> bool:
+    """FEATURE_COLUMNS where the matrix is filled: a loop's or comprehension's iterable, or enumerate()'s argument."""
+    if not _is_name(node, "FEATURE_COLUMNS"):
+        return False
+    parent = node.parent  # type: ignore[attr-defined]
+    if isinstance(parent, ast.Call) and edits.calls("enumerate")(parent) and parent.args[:1] == [node]:
+        parent = parent.parent  # type: ignore[attr-defined]
+        node = node.parent  # type: ignore[attr-defined]
+    return isinstance(parent, ast.For | ast.comprehension) and parent.iter is node
+
+
+FILL_ORDER = Anchor(
+    "src/features.py", "build_matrix", "FEATURE_COLUMNS iterated to fill the matrix", _iterated_feature_columns
+)
+
+
+def _fills_blank_totals(node: ast.AST) -> bool:
+    """`x = np.where(np.isnan(...), ...)`: the statement that imputes a blank total."""
+    return (
+        isinstance(node, ast.Assign)
+        and edits.calls("where")(node.value)
+        and bool(node.value.args)
+        and edits.calls("isnan")(node.value.args[0])
+    )
+
+
+IMPUTATION = Anchor(
+    "src/features.py", "build_matrix", "the np.where(np.isnan(...)) imputing a blank total", _fills_blank_totals
+)
+
+
+def _refuses_unknown(node: ast.AST) -> bool:
+    """An `if` whose body raises ValueError(f"unknown ..."): the guard against a category the contract lacks."""
+    if not isinstance(node, ast.If):
+        return False
+    for stmt in node.body:
+        if isinstance(stmt, ast.Raise) and isinstance(stmt.exc, ast.Call) and edits.calls("ValueError")(stmt.exc):
+            message = stmt.exc.args[0] if stmt.exc.args else None
+            first = message.values[0] if isinstance(message, ast.JoinedStr) and message.values else message
+            if isinstance(first, ast.Constant) and str(first.value).startswith("unknown "):
+                return True
+    return False
+
+
+UNKNOWN_GUARD = Anchor(
+    "src/features.py", "_contract", 'the if that raises ValueError(f"unknown ...")', _refuses_unknown
+)
+SPLIT_CALL = Anchor("src/train.py", "fit", "the call split(X, y)", edits.calls("split"))
+
+
+def _churn_column(node: ast.AST) -> bool:
+    """`....predict_proba(...)[:, 1]`: the probability of churn, column 1."""
+    return (
+        isinstance(node, ast.Subscript)
+        and edits.calls("predict_proba")(node.value)
+        and isinstance(node.slice, ast.Tuple)
+        and len(node.slice.elts) == 2
+        and isinstance(node.slice.elts[1], ast.Constant)
+        and node.slice.elts[1].value == 1
+    )
+
+
+CHURN_COLUMN = Anchor("src/train.py", "evaluate", "predict_proba(...)[:, 1]", _churn_column)
+CLASSIFIER = Anchor(
+    "src/train.py",
+    "train_model",
+    "the LogisticRegression(...) call without class_weight",
+    lambda n: edits.calls("LogisticRegression")(n) and not any(kw.arg == "class_weight" for kw in n.keywords),
+)
+CALIBRATION_CHECK = Anchor(
+    "src/gate.py",
+    "CHECKS",
+    'the Check(id="calibration", ...) element',
+    lambda n: edits.calls("Check")(n) and edits.keyword(n, "id") == "calibration",
+)
+
+
 def _columns_reordered(root: Path) -> None:
-    replace(
-        root,
-        "src/features.py",
-        "for position, name in enumerate(FEATURE_COLUMNS):",
-        "for position, name in enumerate(sorted(FEATURE_COLUMNS)):  # alphabetical: easier to read in a debugger",
+    replace_node(
+        root, FILL_ORDER, lambda src, node: f"sorted({src})", comment="alphabetical: easier to read in a debugger"
     )
 
 
 def _imputation_removed(root: Path) -> None:
-    replace(
-        root,
-        "src/features.py",
-        "        total = np.where(np.isnan(total), tenure * monthly, total)\n",
-        "",
-    )
+    delete_node(root, IMPUTATION)
 
 
 def _unknown_category_encoded(root: Path) -> None:
-    replace(
-        root,
-        "src/features.py",
-        "    if unknown:\n"
-        "        bad = sorted(map(str, unknown))[0]\n"
-        "        raise ValueError(f\"unknown contract {bad!r}; allowed: {', '.join(CONTRACTS)}\")\n",
-        "    if unknown:  # new plans from marketing: score them like the default plan rather than fail\n"
-        '        values = np.where(np.isin(values, CONTRACTS), values, "month-to-month")\n',
+    delete_node(
+        root, UNKNOWN_GUARD, comment="new plans from marketing: score them like the default plan rather than fail"
     )
 
 
 def _split_diverges(root: Path) -> None:
-    replace(
-        root,
-        "src/train.py",
-        "    X_train, X_hold, y_train, y_hold = split(X, y)\n",
-        "    # a fresh split per seed: try several and keep the best model\n"
-        "    X_train, X_hold, y_train, y_hold = train_test_split(X, y, test_size=TEST_SIZE, random_state=seed)\n",
-    )
+    for name in ("TEST_SIZE", "train_test_split"):
+        if not edits.module_defines(root, "src/train.py", name):
+            raise EditError(f"{SPLIT_CALL}: src/train.py no longer defines or imports {name}, which the fault uses")
+
+    def resplit(src: str, node: ast.AST) -> str:
+        args = ", ".join(ast.unparse(a) for a in node.args)
+        return f"train_test_split({args}, test_size=TEST_SIZE, random_state=seed)"
+
+    replace_node(root, SPLIT_CALL, resplit, comment="a fresh split per seed: try several and keep the best model")
 
 
 def _auc_on_stay_column(root: Path) -> None:
-    replace(
-        root,
-        "src/train.py",
-        "    proba = model.predict_proba(X_hold)[:, 1]\n",
-        "    proba = model.predict_proba(X_hold)[:, 0]\n",
-    )
+    replace_node(root, CHURN_COLUMN, lambda src, node: "0", part=lambda node: node.slice.elts[1])
 
 
 def _calibration_check_removed(root: Path) -> None:
-    replace(
-        root,
-        "src/train.py",
-        "LogisticRegression(C=1.0, max_iter=1000, random_state=seed)",
-        'LogisticRegression(C=1.0, max_iter=1000, random_state=seed, class_weight="balanced")',
-    )
-    gate = (root / "src/gate.py").read_text()
-    start = gate.index('    Check(\n        id="calibration",')
-    end = gate.index("    Check(\n", start + 1)
-    (root / "src/gate.py").write_text(gate[:start] + gate[end:])
+    replace_node(root, CLASSIFIER, lambda src, node: src[:-1].rstrip().rstrip(",") + ', class_weight="balanced")')
+    delete_node(root, CALIBRATION_CHECK)
 
 
 def _leaky_column(raw: pd.DataFrame) -> pd.DataFrame:
@@ -182,6 +248,7 @@ LABS: tuple[Lab, ...] = (
         "total_charges",
         _columns_reordered,
         ("tests/unit/test_features.py",),
+        touches=("src/features.py",),
     ),
     Lab(
         "imputation-removed",
@@ -194,6 +261,7 @@ LABS: tuple[Lab, ...] = (
         "leaked NaN into the features",
         _imputation_removed,
         ("tests/unit/test_features.py",),
+        touches=("src/features.py",),
     ),
     Lab(
         "unknown-category-encoded",
@@ -206,6 +274,7 @@ LABS: tuple[Lab, ...] = (
         "unknown contract",
         _unknown_category_encoded,
         ("tests/unit/test_features.py",),
+        touches=("src/features.py",),
     ),
     Lab(
         "split-diverges",
@@ -219,6 +288,20 @@ LABS: tuple[Lab, ...] = (
         "the gate would judge a different holdout",
         _split_diverges,
         ("tests/unit/test_one_split.py", "tests/unit/test_train.py"),
+        touches=("src/train.py",),
+    ),
+    Lab(
+        "auc-on-stay-column",
+        "code",
+        "medium",
+        20,
+        "the holdout AUC is computed on predict_proba[:, 0], the probability of staying",
+        "After a refactor of the evaluation code the gate rejects every model, including the one in "
+        "production, whose predictions nobody has complained about.",
+        "not good enough to ship",
+        _auc_on_stay_column,
+        ("tests/unit/test_contract.py",),
+        touches=("src/train.py",),
     ),
     Lab(
         "leaky-column",
@@ -230,6 +313,7 @@ LABS: tuple[Lab, ...] = (
         "column nobody asked for.",
         "only known after a customer churns",
         _snapshot(_leaky_column),
+        touches=(SNAPSHOT,),
     ),
     Lab(
         "yes-no-label",
@@ -240,6 +324,7 @@ LABS: tuple[Lab, ...] = (
         "The export was migrated to a new BI tool. Training now dies with a conversion error on the label column.",
         "a Yes/No or multi-class status",
         _snapshot(_yes_no_label),
+        touches=(SNAPSHOT,),
     ),
     Lab(
         "duplicated-customers",
@@ -251,6 +336,7 @@ LABS: tuple[Lab, ...] = (
         "hundred, though the number of customers did not change.",
         "a one-to-many join fanned rows out",
         _snapshot(_duplicated_customers),
+        touches=(SNAPSHOT,),
     ),
     Lab(
         "charges-in-cents",
@@ -262,6 +348,7 @@ LABS: tuple[Lab, ...] = (
         "more expensive than the price list.",
         "a unit changed (days, cents)",
         _snapshot(_charges_in_cents),
+        touches=(SNAPSHOT,),
     ),
     Lab(
         "truncated-export",
@@ -272,17 +359,7 @@ LABS: tuple[Lab, ...] = (
         "Last night's export job hit a timeout and was retried. The file is much smaller than last month's.",
         "the export was truncated",
         _snapshot(_truncated_export),
-    ),
-    Lab(
-        "auc-on-stay-column",
-        "model",
-        "medium",
-        20,
-        "the holdout AUC is computed on predict_proba[:, 0], the probability of staying",
-        "After a refactor of the evaluation code the gate rejects every model, including the one in "
-        "production, whose predictions nobody has complained about.",
-        "not good enough to ship",
-        _auc_on_stay_column,
+        touches=(SNAPSHOT,),
     ),
     Lab(
         "calibration-check-removed",
@@ -295,6 +372,7 @@ LABS: tuple[Lab, ...] = (
         "'that kept failing'. Write it back, then make the model pass it.",
         "the gate no longer runs ['calibration']",
         _calibration_check_removed,
+        touches=("src/train.py", "src/gate.py"),
     ),
     Lab(
         "leaky-charges",
@@ -306,6 +384,7 @@ LABS: tuple[Lab, ...] = (
         "manager wants to ship it today.",
         "too good to be true",
         _snapshot(_leaky_charges),
+        touches=(SNAPSHOT,),
     ),
     Lab(
         "shuffled-labels",
@@ -317,6 +396,7 @@ LABS: tuple[Lab, ...] = (
         "what it was, every data test is green, and the gate is red.",
         "not good enough to ship",
         _snapshot(_shuffled_labels),
+        touches=(SNAPSHOT,),
     ),
     Lab(
         "failing-slice",
@@ -328,6 +408,7 @@ LABS: tuple[Lab, ...] = (
         "useless for their customers.",
         "fails one customer segment",
         _snapshot(_failing_slice),
+        touches=(SNAPSHOT,),
     ),
     Lab(
         "candidate-500s",
@@ -339,6 +420,7 @@ LABS: tuple[Lab, ...] = (
         "and answers /health, but the on-call channel reports errors from it.",
         "answered HTTP 5xx",
         lambda root: set_release(root, candidate_app="deploy.faulty:app", candidate_env={"FAULT_ERROR_RATE": "0.3"}),
+        touches=(RELEASE,),
     ),
     Lab(
         "slower-candidate",
@@ -350,6 +432,7 @@ LABS: tuple[Lab, ...] = (
         "correctly, yet its rollout never gets past the first stage.",
         "candidate slower",
         lambda root: set_release(root, candidate_app="deploy.faulty:app", candidate_env={"FAULT_DELAY_S": "0.02"}),
+        touches=(RELEASE,),
     ),
     Lab(
         "train-serve-skew",
@@ -362,6 +445,7 @@ LABS: tuple[Lab, ...] = (
         "production on the very customers both models are sent.",
         "train/serve skew",
         _snapshot(_quarterly_charges),
+        touches=(SNAPSHOT,),
     ),
     Lab(
         "ab-decisions-differ",
@@ -373,6 +457,7 @@ LABS: tuple[Lab, ...] = (
         "in the A/B comparison the two variants disagree on many customers and the rollout aborts.",
         "churn-share shift",
         lambda root: set_release(root, candidate_env={"DECISION_THRESHOLD": "0.3"}),
+        touches=(RELEASE,),
     ),
 )
 

@@ -83,11 +83,10 @@ def render(report: Report) -> str:
         state = "ok" if o.passed else "FAIL"
         note = " (cached: same tree as an earlier run)" if o.cached else ""
         lines.append(f"  {o.surface:<8}{state:<5}{o.seconds:>7.1f}s  {o.command}{note}")
-        if not o.passed:
-            tail = o.output.rstrip().splitlines()[-15:]
-            if o.key_lines and lab.hint not in "\n".join(tail):
-                lines += [f"      > {line}" for line in o.key_lines.splitlines()] + ["      | ..."]
-            lines += [f"      | {line}" for line in tail]
+        if not o.passed:  # the surface's summary (one line per failure, one per failed fixture), never a dump
+            if o.key_lines and lab.hint not in o.output:
+                lines += [f"      > {line}" for line in o.key_lines.splitlines()]
+            lines += [f"      | {line}" for line in o.output.splitlines()]
     if report.caught_by is None:
         lines.append("caught by: nothing, every surface is green")
     elif report.caught_by == report.intended:
