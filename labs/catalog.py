@@ -29,7 +29,7 @@ SURFACES: tuple[Surface, ...] = ("code", "data", "model", "service", "deploy")  
 @dataclass(frozen=True)
 class Lab:
     id: str
-    surface: Surface  # the cheapest surface that must catch it
+    surface: Surface  # the surface that must catch it, with its hint (a cheaper one may go red too)
     difficulty: Literal["easy", "medium", "hard"]
     minutes: int  # a student's time to diagnose and fix, measured in a dry run
     fault: str  # what was broken, for the teacher's matrix (never shown by `start`)
@@ -291,19 +291,6 @@ LABS: tuple[Lab, ...] = (
         touches=("src/train.py",),
     ),
     Lab(
-        "auc-on-stay-column",
-        "code",
-        "medium",
-        20,
-        "the holdout AUC is computed on predict_proba[:, 0], the probability of staying",
-        "After a refactor of the evaluation code the gate rejects every model, including the one in "
-        "production, whose predictions nobody has complained about.",
-        "not good enough to ship",
-        _auc_on_stay_column,
-        ("tests/unit/test_contract.py",),
-        touches=("src/train.py",),
-    ),
-    Lab(
         "leaky-column",
         "data",
         "easy",
@@ -360,6 +347,18 @@ LABS: tuple[Lab, ...] = (
         "the export was truncated",
         _snapshot(_truncated_export),
         touches=(SNAPSHOT,),
+    ),
+    Lab(
+        "auc-on-stay-column",
+        "model",
+        "medium",
+        20,
+        "the holdout AUC is computed on predict_proba[:, 0], the probability of staying",
+        "After a refactor of the evaluation code the gate rejects every model, including the one in "
+        "production, whose predictions nobody has complained about.",
+        "not good enough to ship",
+        _auc_on_stay_column,
+        touches=("src/train.py",),
     ),
     Lab(
         "calibration-check-removed",

@@ -99,7 +99,7 @@ jobs:
     runs-on: ubuntu-24.04
     timeout-minutes: {CHECK_MINUTES + 10}
     steps:
-      - name: Check out (the whole history: the grader finds the lab commit)
+      - name: Check out with the whole history (the grader finds the lab commit in it)
         uses: actions/checkout@de0fac2e4500dabe0009e67214ff5f5447ce83dd # v6.0.2
         with:
           fetch-depth: 0
@@ -109,7 +109,7 @@ jobs:
         with:
           python-version: "3.11"
       - name: Fetch the start commit the grader compares with
-        run: git fetch --no-tags --depth=1 {course} {base}
+        run: git fetch --no-tags --depth=1 "{course}" {base}
       - name: lab
         id: lab
         uses: classroom-resources/autograding-command-grader@v1 # v1

@@ -12,11 +12,14 @@ PAGE = Path(__file__).resolve().parent.parent / "docs" / "lab.md"
 
 def markdown() -> str:
     lines = [
-        "| lab | fault | caught by | what the surface prints | difficulty | minutes |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| lab | fault | seeded by | caught by | what the surface prints | difficulty | minutes |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for lab in LABS:
-        lines.append(f"| `{lab.id}` | {lab.fault} | {lab.surface} | `{lab.hint}` | {lab.difficulty} | {lab.minutes} |")
+        lines.append(
+            f"| `{lab.id}` | {lab.fault} | {lab.seed_method} ({', '.join(f'`{p}`' for p in lab.touches)}) "
+            f"| {lab.surface} | `{lab.hint}` | {lab.difficulty} | {lab.minutes} |"
+        )
     return "\n".join(lines)
 
 

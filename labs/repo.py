@@ -85,7 +85,7 @@ def files_at(root: Path, ref: str, under: str = ".") -> dict[str, str]:
     return {line.split("\t", 1)[1]: line.split()[2] for line in out.splitlines()}
 
 
-def tree_key(root: Path, exclude: str = "labs/") -> str:
+def tree_key(root: Path, exclude: str | tuple[str, ...] = "labs/") -> str:
     """A hash of the working tree's content outside `exclude`: same key, same surface verdicts."""
     files = {p: s for p, s in files_now(root).items() if not p.startswith(exclude)}
     return hashlib.sha256("".join(f"{p}\0{s}\n" for p, s in files.items()).encode()).hexdigest()[:16]

@@ -151,6 +151,7 @@ class Runner:
         self.cache = self.settings.cache_dir or root / git(root, "rev-parse", "--git-path", "labs")
         self.cache.mkdir(parents=True, exist_ok=True)
         self.key = tree_key(root)
+        self.code_key = tree_key(root, exclude=("labs/", SNAPSHOT))
         self.artifacts = self.settings.artifact_dir or self.cache / f"artifacts-{self.key}"
         self.env = {k: v for k, v in os.environ.items() if k not in PIPELINE_ENV}
         self.raw = ""  # the last pytest run's whole output
@@ -165,7 +166,9 @@ class Runner:
                 if surface == "code"
                 else "quick"
             )
-        cached = self.cache / f"{surface}-{scope}-{self.key}.json"
+        # The code surface reads the start commit's export, never the student's: its verdict ignores the snapshot.
+        key = f"{self.code_key}-{self.base[:12]}" if surface == "code" else self.key
+        cached = self.cache / f"{surface}-{scope}-{key}.json"
         if surface in ("code", "data", "model") and self.use_cache and cached.is_file() and self._reusable(cached):
             return Outcome(**{**json.loads(cached.read_text()), "cached": True})
         started = time.monotonic()
