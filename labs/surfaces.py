@@ -6,9 +6,14 @@ the candidate as labs/release.json deploys it and replays customers at it;
 deploy runs the real rollout (nginx shadow, canary, promote) of that candidate
 against the model gated on the commit the lab started from.
 
-A green verdict is cached under the hash of the tree outside labs/ (the tree the
-surface reads): re-checking an unchanged tree, or every solved lab whose fix
-restores the same code and data, costs nothing. `--no-cache` runs everything.
+A green verdict is cached under the hash of the files the surface reads (the
+tree outside labs/; the code surface leaves out the snapshot, since it runs on
+the start commit's export, and the others leave out .github/): re-checking an
+unchanged tree, or every solved lab whose fix restores the same code and data,
+costs nothing. `--no-cache` runs everything.
+
+A pytest surface is summarised from pytest's JUnit XML, one line per failed
+test and one per failed fixture, so a student's report stays one screen.
 """
 
 from __future__ import annotations
@@ -150,8 +155,8 @@ class Runner:
         self.settings = LabSettings()
         self.cache = self.settings.cache_dir or root / git(root, "rev-parse", "--git-path", "labs")
         self.cache.mkdir(parents=True, exist_ok=True)
-        self.key = tree_key(root)
-        self.code_key = tree_key(root, exclude=("labs/", SNAPSHOT))
+        self.key = tree_key(root, exclude=("labs/", ".github/"))  # what data, model and the live surfaces read
+        self.code_key = tree_key(root, exclude=("labs/", SNAPSHOT))  # tests/unit reads the workflows, not the export
         self.artifacts = self.settings.artifact_dir or self.cache / f"artifacts-{self.key}"
         self.env = {k: v for k, v in os.environ.items() if k not in PIPELINE_ENV}
         self.raw = ""  # the last pytest run's whole output
