@@ -84,9 +84,7 @@ def _export(args: argparse.Namespace) -> int:
     print(f"exported lab {lab.id} to {args.dest}: one commit, the seeded tree without labs/solutions/")
     print(f"  grades against: {base} (fetched by {handout.WORKFLOW} from {course}: push it there)")
     print(f"  autograding:    {handout.WORKFLOW} (python -m labs check; 100 points on exit 0)")
-    print(
-        f"  next:           push {args.dest} to a new repository, mark it a template, use it as the assignment's starter"
-    )
+    print(f"  next:           push {args.dest} to a new repo, mark it a template, use it as the assignment's starter")
     return EXIT_OK
 
 

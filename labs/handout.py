@@ -4,8 +4,10 @@ Exam mode is the only mode. `start` puts the seeded tree on a new branch
 whose first commit has no parent, so `git log` / `git show` show a whole
 tree, never a one-line diff pointing at the fault; the commit the lab started
 from is named in the lab commit's message (`base: <sha>`) for the grader,
-which compares with it. `labs/solutions/` (the reference fixes) is left out
-of that tree: `solve` reads it from the start commit.
+which compares with it. `labs/solutions/` (the reference fixes) and
+`labs/faults.py` (what each lab breaks) are left out of that tree, and
+docs/lab.md's matrix is withheld from it: `solve` reads the solutions from the
+start commit.
 
 `export` writes the same tree as a standalone repository with a GitHub
 Classroom autograding workflow: the starter repository of one assignment.
@@ -23,7 +25,7 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-from labs import repo
+from labs import matrix, repo
 from labs.catalog import Lab
 from labs.edits import EditError
 from labs.repo import TEACHER_ONLY
@@ -34,12 +36,19 @@ CHECK_MINUTES = 25  # the command grader's timeout: a full deploy-lab check took
 
 def seed_tree(root: Path, lab: Lab) -> None:
     """Seed `lab` into the tree at `root` and drop the teacher's files; EditError names the lab and the anchor."""
+    from labs.faults import FAULTS  # the teacher's: present in the course repository, gone from the lab's tree
+
     try:
-        lab.seed(root)
+        FAULTS[lab.id].seed(root)
     except (EditError, OSError, ValueError, KeyError) as exc:
         raise EditError(f"lab {lab.id} does not apply to this tree: {exc}") from None
     for path in TEACHER_ONLY:
-        shutil.rmtree(root / path, ignore_errors=True)
+        target = root / path
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    matrix.withhold(root / matrix.PAGE_PATH)
 
 
 def message(lab: Lab, base: str, started_from: str, course: str = "") -> list[str]:

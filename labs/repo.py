@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-TEACHER_ONLY: tuple[str, ...] = ("labs/solutions/",)  # never in a student's tree (labs.handout)
+TEACHER_ONLY: tuple[str, ...] = ("labs/solutions/", "labs/faults.py")  # never in a student's tree (labs.handout)
 COMMIT_AS = ["-c", "user.name=churn-service labs", "-c", "user.email=labs@churn-service.invalid"]
 
 

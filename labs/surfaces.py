@@ -8,7 +8,7 @@ against the model gated on the commit the lab started from.
 
 A green verdict is cached under the hash of the files the surface reads (the
 tree outside labs/; the code surface leaves out the snapshot, since it runs on
-the start commit's export, and the others leave out .github/): re-checking an
+the start commit's export, and the others leave out .github/ and docs/): re-checking an
 unchanged tree, or every solved lab whose fix restores the same code and data,
 costs nothing. `--no-cache` runs everything.
 
@@ -155,7 +155,7 @@ class Runner:
         self.settings = LabSettings()
         self.cache = self.settings.cache_dir or root / git(root, "rev-parse", "--git-path", "labs")
         self.cache.mkdir(parents=True, exist_ok=True)
-        self.key = tree_key(root, exclude=("labs/", ".github/"))  # what data, model and the live surfaces read
+        self.key = tree_key(root, exclude=("labs/", ".github/", "docs/"))  # what data, model and live surfaces read
         self.code_key = tree_key(root, exclude=("labs/", SNAPSHOT))  # tests/unit reads the workflows, not the export
         self.artifacts = self.settings.artifact_dir or self.cache / f"artifacts-{self.key}"
         self.env = {k: v for k, v in os.environ.items() if k not in PIPELINE_ENV}

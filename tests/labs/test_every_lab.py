@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from labs import matrix
 from labs.catalog import LABS, Lab
+from labs.faults import FAULTS
 from labs.repo import TEACHER_ONLY
 from tests.labs.conftest import check, clone, commit_all, git
 from tests.labs.conftest import labs_here as labs
@@ -31,9 +33,13 @@ DUMPS = ("object at 0x", "CheckResult(", "GateVerdict(", "Traceback (most recent
 
 
 def changed_files(root: Path, base: str) -> set[str]:
-    """Files that differ between the start commit and HEAD, the teacher's (left out of every lab tree) aside."""
+    """Files that differ between the start commit and HEAD, aside from what every lab tree withholds."""
     out = git(root, "diff", "--name-only", base, "HEAD").splitlines()
-    return {path for path in out if not path.startswith(TEACHER_ONLY)}
+    return {path for path in out if not path.startswith(TEACHER_ONLY) and path != matrix.PAGE_PATH}
+
+
+def test_every_lab_of_the_catalog_has_a_fault_and_every_fault_a_lab() -> None:
+    assert set(FAULTS) == {lab.id for lab in LABS}, set(FAULTS) ^ {lab.id for lab in LABS}
 
 
 def assert_one_screen(text: str, lab: Lab) -> None:
@@ -55,8 +61,9 @@ def test_the_lab_seeds_its_files_as_one_commit_is_caught_by_its_surface_and_solv
     assert started.returncode == 0, f"{lab.id} does not start on this tree: {started.stderr}"
     assert lab.brief[:40] in started.stdout, "start must print the incident brief"
 
-    assert changed_files(root, base) == set(lab.touches), (
-        f"{lab.id}: the seed changed {sorted(changed_files(root, base))}, the catalog declares {list(lab.touches)}"
+    touches = set(FAULTS[lab.id].touches)
+    assert changed_files(root, base) == touches, (
+        f"{lab.id}: the seed changed {sorted(changed_files(root, base))}, labs/faults.py declares {sorted(touches)}"
     )
     history = git(root, "rev-list", "--parents", "HEAD").splitlines()
     assert [len(commit.split()) for commit in history] == [1], (
@@ -67,7 +74,10 @@ def test_the_lab_seeds_its_files_as_one_commit_is_caught_by_its_surface_and_solv
         f"{lab.id}: git show must show a whole tree:\n{shown[-500:]}"
     )
     leaked = [p for p in git(root, "ls-files").splitlines() if p.startswith(TEACHER_ONLY)]
-    assert not leaked, f"{lab.id}: the student's tree holds the teacher's solutions: {leaked[:3]}"
+    assert not leaked, f"{lab.id}: the student's tree holds the teacher's files: {leaked[:3]}"
+    page = (root / matrix.PAGE_PATH).read_text()
+    assert matrix.WITHHELD in page, f"{lab.id}: the lab's docs/lab.md still lists the faults"
+    assert FAULTS[lab.id].fault not in page, f"{lab.id}: the lab's docs/lab.md names its fault"
 
     if lab.surface in GRADED_HERE:
         code, report = check(root, lab_cache, "--quick", here=True)
