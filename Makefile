@@ -192,10 +192,10 @@ drift: venv ## recent predictions vs the training snapshot (PSI per input): make
 
 # Course labs (docs/lab.md): seeded faults, each caught by its own surface, graded offline.
 .PHONY: labs lab-matrix lab-list lab-start lab-check lab-reset
-labs: venv ## tests/labs: the lab CLI, the docs matrix in step, one code and one data lab end to end
+labs: venv ## tests/labs: every lab seeded and solved; code, data and model labs graded end to end; the CLI; the export
 	$(PYTEST) tests/labs
 
-lab-matrix: venv system-deps ## tests/lab_matrix: every lab caught by its own surface, then solved (minutes)
+lab-matrix: venv system-deps ## tests/lab_matrix: every lab caught by its own surface in the full and quick check, then solved (minutes)
 	$(PYTEST) -v -s --durations=0 tests/lab_matrix
 
 lab-list: venv ## the labs: id, the surface that catches it, difficulty, minutes

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -426,16 +427,32 @@ def _drive(
                     reason += f" ({', '.join(repaired)})"
             except (RuntimeError, TimeoutError, OSError, ValueError) as exc:
                 reason += f"; putting users back on stable failed too ({exc}): run `make stack-status`"
-    return _finish(report, report_path, outcome, reason, out, code)
+    return _finish(report, report_path, outcome, reason, out, code, stack_cfg.port)
 
 
-def _finish(report: dict, path: Path, outcome: str, reason: str, out: Callable[[str], None], code: int) -> int:
-    """Write the report and leave the stack serving (on stable, or on the promoted candidate)."""
+def _listening(port: int | None) -> bool:
+    if port is None:
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _finish(
+    report: dict, path: Path, outcome: str, reason: str, out: Callable[[str], None], code: int, port: int | None = None
+) -> int:
+    """Write the report; say the stack keeps serving only when its nginx (`port`, None: never started) answers."""
     report.update(outcome=outcome, reason=reason)
     atomic.write_text(path, json.dumps(report, indent=2, sort_keys=True) + "\n")
     if code != EXIT_PROMOTED:
-        out(f"rollout {outcome.replace('_', ' ')}: {reason}; all traffic on stable")
-    out(f"report: {path}; the stack keeps serving, stop it with `make stack-down`")
+        stable = "; all traffic on stable" if port is not None else ""
+        out(f"rollout {outcome.replace('_', ' ')}: {reason}{stable}")
+    if _listening(port):
+        out(f"report: {path}; the stack keeps serving, stop it with `make stack-down`")
+    else:
+        out(f"report: {path}; no stack is left running")
     return code
 
 

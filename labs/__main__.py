@@ -1,4 +1,4 @@
-"""python -m labs list | start ID | check [--quick] [--json] | reset [--force] | solve | matrix [--write]
+"""python -m labs list | start ID | check [--quick] [--json] | reset [--force] | solve | export ID DEST | matrix
 
 A failure prints one readable line and exits 2; `check` exits 0 only when
 the lab is solved (full points), 1 otherwise.
@@ -11,10 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from labs import grade, matrix, repo
+from labs import grade, handout, matrix, repo
 from labs.catalog import BY_ID, LABS
 from labs.edits import EditError
-from labs.solutions import SOLUTIONS
 
 ROOT = Path.cwd()
 EXIT_OK, EXIT_UNSOLVED, EXIT_INPUT = 0, 1, 2
@@ -32,22 +31,7 @@ def _start(args: argparse.Namespace) -> int:
     lab = BY_ID.get(args.id)
     if lab is None:
         raise repo.RepoError(f"no lab {args.id!r}; `python -m labs list` shows them")
-    if repo.dirty(ROOT):
-        raise repo.RepoError("the working tree has uncommitted changes: commit or stash them, then start the lab")
-    branch = f"lab/{lab.id}"
-    if repo.git(ROOT, "branch", "--list", branch):
-        raise repo.RepoError(f"branch {branch} exists already: `python -m labs reset` or `git branch -D {branch}`")
-    started_from = repo.current_branch(ROOT)
-    repo.git(ROOT, "switch", "-q", "-c", branch)
-    try:
-        lab.seed(ROOT)
-    except (EditError, OSError, ValueError, KeyError) as exc:
-        repo.git(ROOT, "reset", "-q", "--hard")
-        repo.git(ROOT, "switch", "-q", started_from)
-        repo.git(ROOT, "branch", "-q", "-D", branch)
-        raise repo.RepoError(f"lab {lab.id} does not apply to this tree: {exc}") from None
-    repo.git(ROOT, "add", "-A")
-    repo.git(ROOT, *repo.COMMIT_AS, "commit", "-q", "-m", f"lab: {lab.id}", "-m", f"started from: {started_from}")
+    branch = handout.start(ROOT, lab)
     print(f"lab {lab.id} started on branch {branch} ({lab.difficulty}, ~{lab.minutes} min)\n")
     print(lab.brief)
     print("\nFind the cause, fix it, commit. `python -m labs check` grades the tree; `python -m labs reset` leaves.")
@@ -75,7 +59,7 @@ def _reset(args: argparse.Namespace) -> int:
 
 def _solve(args: argparse.Namespace) -> int:
     running = repo.running(ROOT)
-    SOLUTIONS[running.lab_id](ROOT, running.base)
+    handout.solutions(ROOT, running.base).SOLUTIONS[running.lab_id](ROOT, running.base)
     print(f"reference solution of {running.lab_id} applied to the working tree (uncommitted; `git diff` shows it)")
     return EXIT_OK
 
@@ -86,6 +70,21 @@ def _matrix(args: argparse.Namespace) -> int:
         print(f"wrote the matrix into {matrix.PAGE}")
     else:
         print(matrix.markdown())
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    lab = BY_ID.get(args.id)
+    if lab is None:
+        raise repo.RepoError(f"no lab {args.id!r}; `python -m labs list` shows them")
+    course = args.course or repo.git(ROOT, "remote", "get-url", "origin", check=False)
+    if not course:
+        raise repo.RepoError("no --course URL and no `origin` remote: name the repository the workflow fetches from")
+    base = handout.export(ROOT, lab, args.dest, course)
+    print(f"exported lab {lab.id} to {args.dest}: one commit, the seeded tree without labs/solutions/")
+    print(f"  grades against: {base} (fetched by {handout.WORKFLOW} from {course}: push it there)")
+    print(f"  autograding:    {handout.WORKFLOW} (python -m labs check; 100 points on exit 0)")
+    print(f"  next:           push {args.dest} to a new repo, mark it a template, use it as the assignment's starter")
     return EXIT_OK
 
 
@@ -105,6 +104,11 @@ def parser() -> argparse.ArgumentParser:
     reset.add_argument("--force", action="store_true", help="drop uncommitted changes")
     reset.set_defaults(run=_reset)
     sub.add_parser("solve", help=argparse.SUPPRESS).set_defaults(run=_solve)  # teachers: docs/lab.md
+    ex = sub.add_parser("export", help="a lab as a standalone starter repository with its autograding workflow")
+    ex.add_argument("id")
+    ex.add_argument("dest", type=Path, help="a new folder")
+    ex.add_argument("--course", help="where the workflow fetches the start commit (default: the origin remote)")
+    ex.set_defaults(run=_export)
     mx = sub.add_parser("matrix", help="the fault -> surface -> message matrix (markdown)")
     mx.add_argument("--write", action="store_true", help="rewrite it into docs/lab.md")
     mx.set_defaults(run=_matrix)

@@ -1,7 +1,7 @@
 """The student's clone, through git: which lab is running, from where, and what the tree holds now.
 
-Everything is read from the repository itself (the "lab: ID" commit and its
-parent), never from a state file, so `check` gives the same answer on a fresh
+Everything is read from the repository itself (the "lab: ID" commit and the
+start commit its message names), never from a state file, so `check` gives the same answer on a fresh
 clone, e.g. in GitHub Classroom's runner (which needs `fetch-depth: 0`).
 """
 
@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+TEACHER_ONLY: tuple[str, ...] = ("labs/solutions/", "labs/faults.py")  # never in a student's tree (labs.handout)
 COMMIT_AS = ["-c", "user.name=churn-service labs", "-c", "user.email=labs@churn-service.invalid"]
 
 
@@ -45,13 +46,25 @@ class Running:
     started_from: str
 
 
+def _field(body: str, name: str) -> str:
+    return next((ln.split(":", 1)[1].strip() for ln in body.splitlines() if ln.startswith(f"{name}:")), "")
+
+
 def running(root: Path) -> Running:
+    """The lab commit (subject `lab: ID`, no parent) and the start commit its message names (`base: <sha>`)."""
     out = git(root, "log", "-1", "--grep=^lab: ", "--format=%H%x1f%s%x1f%b", "HEAD", check=False)
     if not out:
         raise RepoError("no lab is running here: start one with `python -m labs start ID` (`python -m labs list`)")
     commit, subject, body = [*out.split("\x1f"), "", ""][:3]
-    started = next((ln.split(":", 1)[1].strip() for ln in body.splitlines() if ln.startswith("started from:")), "")
-    return Running(subject.removeprefix("lab: ").strip(), commit, git(root, "rev-parse", f"{commit}^"), started)
+    base = _field(body, "base")
+    if not base:
+        raise RepoError(f"the lab commit {commit[:8]} names no start commit (`base: <sha>`): start the lab again")
+    if git(root, "cat-file", "-t", base, check=False) != "commit":
+        where = _field(body, "course") or "the course repository"
+        raise RepoError(
+            f"the start commit {base[:8]} is not in this clone: `git fetch --no-tags --depth=1 {where} {base}`"
+        )
+    return Running(subject.removeprefix("lab: ").strip(), commit, base, _field(body, "started from"))
 
 
 def files_now(root: Path, under: str = ".") -> dict[str, str]:
@@ -72,7 +85,7 @@ def files_at(root: Path, ref: str, under: str = ".") -> dict[str, str]:
     return {line.split("\t", 1)[1]: line.split()[2] for line in out.splitlines()}
 
 
-def tree_key(root: Path, exclude: str = "labs/") -> str:
+def tree_key(root: Path, exclude: str | tuple[str, ...] = "labs/") -> str:
     """A hash of the working tree's content outside `exclude`: same key, same surface verdicts."""
     files = {p: s for p, s in files_now(root).items() if not p.startswith(exclude)}
     return hashlib.sha256("".join(f"{p}\0{s}\n" for p, s in files.items()).encode()).hexdigest()[:16]

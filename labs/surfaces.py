@@ -6,9 +6,14 @@ the candidate as labs/release.json deploys it and replays customers at it;
 deploy runs the real rollout (nginx shadow, canary, promote) of that candidate
 against the model gated on the commit the lab started from.
 
-A green verdict is cached under the hash of the tree outside labs/ (the tree the
-surface reads): re-checking an unchanged tree, or every solved lab whose fix
-restores the same code and data, costs nothing. `--no-cache` runs everything.
+A green verdict is cached under the hash of the files the surface reads (the
+tree outside labs/; the code surface leaves out the snapshot, since it runs on
+the start commit's export, and the others leave out .github/ and docs/): re-checking an
+unchanged tree, or every solved lab whose fix restores the same code and data,
+costs nothing. `--no-cache` runs everything.
+
+A pytest surface is summarised from pytest's JUnit XML, one line per failed
+test and one per failed fixture, so a student's report stays one screen.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import httpx
 from pydantic import Field
@@ -35,7 +41,8 @@ from labs.repo import git, show, tree_key
 
 # A quick check of a lab without code of its own: the feature code every snapshot and request goes through.
 QUICK_UNIT = ("tests/unit/test_features.py",)
-TAIL_LINES = 25
+TAIL_LINES = 12  # one screen: a student reads the reason, `pytest ...` (the command shown) gives the rest
+WIDTH = 160
 PIPELINE_ENV = ("CHURN_DATA", "ARTIFACT_DIR", "CHURN_SEED", "PROD_METRICS")  # the tree's own defaults, always
 REPLAY = 200  # customers the service check sends: enough to see a 1 % error rate (P(miss) ~ 0.13)
 
@@ -81,9 +88,63 @@ def _tail(text: str, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+def _cut(line: str, width: int = WIDTH) -> str:
+    line = " ".join(line.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _screen(text: str, lines: int = TAIL_LINES) -> str:
+    """What a student reads of one surface: the last `lines` lines, none wider than WIDTH."""
+    return "\n".join(_cut(line) for line in _tail(text, lines).splitlines())
+
+
 def _naming(text: str, hint: str, most: int = 2) -> str:
     """The first lines that name `hint`: a red gate fails several checks, and the lab's own may come first."""
-    return "\n".join([line.strip() for line in text.splitlines() if hint in line][:most])
+    naming = dict.fromkeys(_cut(ln.strip().removeprefix("E ").strip()) for ln in text.splitlines() if hint in ln)
+    return "\n".join(list(naming)[:most])
+
+
+def pytest_summary(junit: Path, raw: str, most: int = 8) -> str:
+    """One line per failed test and ONE line per failed fixture, read from pytest's JUnit XML.
+
+    A fixture that fails errors every test that needs it (61 errors for one
+    broken gate); the student needs its reason once, not 61 tracebacks. No
+    XML (pytest crashed before collecting) falls back to the output's tail.
+    """
+    try:
+        suites = ElementTree.parse(junit).getroot()
+    except (OSError, ElementTree.ParseError):
+        return _screen(raw, 10)
+    failed: list[str] = []
+    errors: dict[str, list[str]] = {}
+    passed = 0
+    for case in suites.iter("testcase"):
+        name = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
+        failure, error = case.find("failure"), case.find("error")
+        if failure is not None:
+            failed.append(f"FAILED {name} - {_first(failure.get('message', ''))}")
+        elif error is not None:
+            errors.setdefault(_first(error.get("message", "")), []).append(name)
+        elif case.find("skipped") is None:
+            passed += 1
+    lines = [_cut(line) for line in failed[:most]]
+    if len(failed) > most:
+        lines.append(f"... and {len(failed) - most} more failed tests")
+    for reason, names in errors.items():
+        who = names[0] if len(names) == 1 else f"({len(names)} tests could not run, a fixture failed)"
+        lines.append(_cut(f"ERROR {who} {reason}"))
+    n_errors = sum(map(len, errors.values()))
+    lines.append(f"{len(failed)} failed, {n_errors} errors, {passed} passed")
+    return "\n".join(lines)
+
+
+def _first(message: str) -> str:
+    """The reason of a JUnit message: its first line, without pytest's 'failed on setup with' wrapper."""
+    line = message.strip().splitlines()[0] if message.strip() else "(no message)"
+    for wrapper in ('failed on setup with "', 'failed on teardown with "', "collection failure"):
+        if line.startswith(wrapper):
+            line = line.removeprefix(wrapper).rstrip('"') or line
+    return line
 
 
 class Runner:
@@ -94,9 +155,11 @@ class Runner:
         self.settings = LabSettings()
         self.cache = self.settings.cache_dir or root / git(root, "rev-parse", "--git-path", "labs")
         self.cache.mkdir(parents=True, exist_ok=True)
-        self.key = tree_key(root)
+        self.key = tree_key(root, exclude=("labs/", ".github/", "docs/"))  # what data, model and live surfaces read
+        self.code_key = tree_key(root, exclude=("labs/", SNAPSHOT))  # tests/unit reads the workflows, not the export
         self.artifacts = self.settings.artifact_dir or self.cache / f"artifacts-{self.key}"
         self.env = {k: v for k, v in os.environ.items() if k not in PIPELINE_ENV}
+        self.raw = ""  # the last pytest run's whole output
 
     # --- running -------------------------------------------------------------
 
@@ -108,13 +171,17 @@ class Runner:
                 if surface == "code"
                 else "quick"
             )
-        cached = self.cache / f"{surface}-{scope}-{self.key}.json"
+        # The code surface reads the start commit's export, never the student's: its verdict ignores the snapshot.
+        key = f"{self.code_key}-{self.base[:12]}" if surface == "code" else self.key
+        cached = self.cache / f"{surface}-{scope}-{key}.json"
         if surface in ("code", "data", "model") and self.use_cache and cached.is_file() and self._reusable(cached):
             return Outcome(**{**json.loads(cached.read_text()), "cached": True})
         started = time.monotonic()
+        self.raw = ""
         passed, command, output = getattr(self, f"_{surface}")()
         seconds = round(time.monotonic() - started, 1)
-        outcome = Outcome(surface, passed, command, seconds, _tail(output), key_lines=_naming(output, self.lab.hint))
+        key_lines = _naming(self.raw + "\n" + output, self.lab.hint)
+        outcome = Outcome(surface, passed, command, seconds, _screen(output), key_lines=key_lines)
         if surface in ("code", "data", "model") and outcome.passed:  # a red verdict may be load (the latency check)
             cached.write_text(json.dumps(asdict(outcome)))
         return outcome
@@ -128,16 +195,30 @@ class Runner:
         )
 
     def _pytest(self, targets: tuple[str, ...], env: dict[str, str] | None = None) -> tuple[bool, str, str]:
-        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=short", *targets]
-        result = subprocess.run(
-            argv, cwd=self.root, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=900
-        )
-        return result.returncode == 0, "pytest " + " ".join(targets), result.stdout + result.stderr
+        with tempfile.TemporaryDirectory() as tmp:
+            junit = Path(tmp) / "junit.xml"
+            argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=short", *targets]
+            result = subprocess.run(
+                [*argv, f"--junitxml={junit}"],
+                cwd=self.root,
+                env={**self.env, **(env or {})},
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
+            raw = result.stdout + result.stderr
+            summary = pytest_summary(junit, raw) if result.returncode != 0 else _tail(raw, 1)
+        self.raw = raw  # the whole output: the hint is searched there, the student reads the summary
+        return result.returncode == 0, "pytest " + " ".join(targets), summary
 
     def _code(self) -> tuple[bool, str, str]:
-        if self.quick:
-            return self._pytest(self.lab.focus or QUICK_UNIT)
-        return self._pytest(("tests/unit",))
+        """tests/unit on the student's code, with the start commit's export as its fixture data.
+
+        The code surface judges code: a broken export is the data surface's to
+        catch, so it must not turn a unit test's fixture red first.
+        """
+        env = {"CHURN_DATA": str(self._traffic())}
+        return self._pytest(self.lab.focus or QUICK_UNIT if self.quick else ("tests/unit",), env)
 
     def _data(self) -> tuple[bool, str, str]:
         return self._pytest(("tests/data/test_snapshot.py",))

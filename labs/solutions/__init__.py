@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from labs.edits import RELEASE, SNAPSHOT, replace, restore
+from labs.edits import RELEASE, SNAPSHOT, restore, restore_definition
 
 Solution = Callable[[Path, str], None]  # (checkout root, the commit the lab started from)
 
@@ -25,69 +25,28 @@ def _redeploy(root: Path, base: str) -> None:
     restore(root, base, RELEASE)
 
 
-def _columns_in_declared_order(root: Path, base: str) -> None:
-    replace(
-        root,
-        "src/features.py",
-        "for position, name in enumerate(sorted(FEATURE_COLUMNS)):  # alphabetical: easier to read in a debugger",
-        "for position, name in enumerate(FEATURE_COLUMNS):",
-    )
+def _definitions(*where: tuple[str, str]) -> Solution:
+    """Put each faulty definition back as the start commit had it: the smallest fix, and `git diff` shows it."""
 
+    def solve(root: Path, base: str) -> None:
+        for path, name in where:
+            restore_definition(root, base, path, name)
 
-def _impute_blank_totals(root: Path, base: str) -> None:
-    replace(
-        root,
-        "src/features.py",
-        '        total = _numbers(df, "total_charges", allow_blank=True)\n',
-        '        total = _numbers(df, "total_charges", allow_blank=True)\n'
-        "        total = np.where(np.isnan(total), tenure * monthly, total)\n",
-    )
-
-
-def _refuse_unknown_contracts(root: Path, base: str) -> None:
-    replace(
-        root,
-        "src/features.py",
-        "    if unknown:  # new plans from marketing: score them like the default plan rather than fail\n"
-        '        values = np.where(np.isin(values, CONTRACTS), values, "month-to-month")\n',
-        "    if unknown:\n"
-        "        bad = sorted(map(str, unknown))[0]\n"
-        "        raise ValueError(f\"unknown contract {bad!r}; allowed: {', '.join(CONTRACTS)}\")\n",
-    )
-
-
-def _one_split(root: Path, base: str) -> None:
-    replace(
-        root,
-        "src/train.py",
-        "    # a fresh split per seed: try several and keep the best model\n"
-        "    X_train, X_hold, y_train, y_hold = train_test_split(X, y, test_size=TEST_SIZE, random_state=seed)\n",
-        "    X_train, X_hold, y_train, y_hold = split(X, y)\n",
-    )
-
-
-def _auc_on_churn_column(root: Path, base: str) -> None:
-    replace(root, "src/train.py", "predict_proba(X_hold)[:, 0]", "predict_proba(X_hold)[:, 1]")
-
-
-def _calibration_back(root: Path, base: str) -> None:
-    """Write the check back exactly as declared, and drop the reweighting that broke calibration."""
-    restore(root, base, "src/gate.py")
-    replace(root, "src/train.py", ', class_weight="balanced")', ")")
+    return solve
 
 
 SOLUTIONS: dict[str, Solution] = {
-    "columns-reordered": _columns_in_declared_order,
-    "imputation-removed": _impute_blank_totals,
-    "unknown-category-encoded": _refuse_unknown_contracts,
-    "split-diverges": _one_split,
+    "columns-reordered": _definitions(("src/features.py", "build_matrix")),
+    "imputation-removed": _definitions(("src/features.py", "build_matrix")),
+    "unknown-category-encoded": _definitions(("src/features.py", "_contract")),
+    "split-diverges": _definitions(("src/train.py", "fit")),
     "leaky-column": _reexport,
     "yes-no-label": _reexport,
     "duplicated-customers": _reexport,
     "charges-in-cents": _reexport,
     "truncated-export": _reexport,
-    "auc-on-stay-column": _auc_on_churn_column,
-    "calibration-check-removed": _calibration_back,
+    "auc-on-stay-column": _definitions(("src/train.py", "evaluate")),
+    "calibration-check-removed": _definitions(("src/train.py", "train_model"), ("src/gate.py", "CHECKS")),
     "leaky-charges": _reexport,
     "shuffled-labels": _reexport,
     "failing-slice": _reexport,

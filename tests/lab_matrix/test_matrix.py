@@ -1,13 +1,14 @@
 """The full break-the-pipeline matrix: every lab is caught by its own surface, with its hint, then solved.
 
-Not part of `make test` (it starts every lab, rolls candidates out through
-nginx and gates several models): `make lab-matrix` runs it. `make labs`
-keeps a cheap slice of it (tests/labs/test_matrix_slice.py) in the suite.
-Checks run `--quick` (each code lab runs its own unit test files; the deploy
-labs roll out through shadow and one canary step at 100 %), and verdicts are
-cached by tree content across the copies: the solved tree of most labs is
-the starting tree again, so the unit, data and model surfaces run once for
-all of them, and the stable model is gated once.
+Not part of `make test` (it rolls candidates out through nginx, twice per
+deploy lab): `make lab-matrix` runs it. `make labs` seeds every lab on every
+run and grades the code, data and model labs end to end
+(tests/labs/test_every_lab.py). Here each fault is checked both ways, the
+full check (all of tests/unit, every canary step) and `--quick` (a code lab's
+own unit test files, one canary step at 100 %), and both must name the lab's
+own surface. Verdicts are cached by tree content across the copies: the
+solved tree of every lab is the starting tree again, so its surfaces run once
+for all of them, and the stable model is gated once.
 """
 
 from __future__ import annotations

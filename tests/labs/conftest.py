@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import labs.__main__ as cli
 from src.config import ROOT
 
 
@@ -40,8 +43,32 @@ def labs(root: Path, *args: str, cache: Path | None = None) -> subprocess.Comple
     )
 
 
-def check(root: Path, cache: Path, *flags: str) -> tuple[int, dict[str, Any]]:
-    done = labs(root, "check", "--json", *flags, cache=cache)
+def labs_here(root: Path, *args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m labs ...` in this process (the same `main`, rooted at `root`): no interpreter start per command.
+
+    tests/labs/test_cli.py runs the commands as real processes; the every-lab
+    test runs four commands for each of 18 labs, where a fresh interpreter
+    (pandas, numpy) costs more than the command.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    saved_root, saved_cache = cli.ROOT, os.environ.get("LABS_CACHE_DIR")
+    cli.ROOT = root
+    if cache:
+        os.environ["LABS_CACHE_DIR"] = str(cache)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(list(args))
+    finally:
+        cli.ROOT = saved_root
+        if saved_cache is None:
+            os.environ.pop("LABS_CACHE_DIR", None)
+        else:
+            os.environ["LABS_CACHE_DIR"] = saved_cache
+    return subprocess.CompletedProcess(["python", "-m", "labs", *args], code, out.getvalue(), err.getvalue())
+
+
+def check(root: Path, cache: Path, *flags: str, here: bool = False) -> tuple[int, dict[str, Any]]:
+    done = (labs_here if here else labs)(root, "check", "--json", *flags, cache=cache)
     assert done.returncode in (0, 1), f"check crashed ({done.returncode}): {done.stderr[-2000:]}"
     return done.returncode, json.loads(done.stdout)
 
@@ -53,6 +80,22 @@ def commit_all(root: Path, message: str) -> None:
         cwd=root,
         check=True,
     )
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def clone(course: Path, dest: Path) -> Path:
+    """A student's clone of the course repository (on main, the start commit present)."""
+    subprocess.run(["git", "clone", "-q", str(course), str(dest)], check=True, capture_output=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One committed copy of this tree: the course repository every lab test clones."""
+    return copy_tree(tmp_path_factory.mktemp("course"))
 
 
 @pytest.fixture(scope="session")
