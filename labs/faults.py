@@ -95,7 +95,7 @@ def _refuses_unknown(node: ast.AST) -> bool:
 
 
 UNKNOWN_GUARD = Anchor(
-    "src/features.py", "_contract", 'the if that raises ValueError(f"unknown ...")', _refuses_unknown
+    "src/features.py", "_category", 'the if that raises ValueError(f"unknown ...")', _refuses_unknown
 )
 SPLIT_CALL = Anchor("src/train.py", "fit", "the call split(X, y)", edits.calls("split"))
 

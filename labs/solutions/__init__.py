@@ -38,7 +38,7 @@ def _definitions(*where: tuple[str, str]) -> Solution:
 SOLUTIONS: dict[str, Solution] = {
     "columns-reordered": _definitions(("src/features.py", "build_matrix")),
     "imputation-removed": _definitions(("src/features.py", "build_matrix")),
-    "unknown-category-encoded": _definitions(("src/features.py", "_contract")),
+    "unknown-category-encoded": _definitions(("src/features.py", "_category")),
     "split-diverges": _definitions(("src/train.py", "fit")),
     "leaky-column": _reexport,
     "yes-no-label": _reexport,
