@@ -33,7 +33,7 @@ from deploy import promote as promotion
 from deploy.analysis import LatencyVerdict, LogCursor, VariantWindow, churn_share_bound, probability_psi
 from deploy.stack import ProcessDied, Stack, StackSettings
 from deploy.traffic import customers, replay
-from src import artifacts, atomic, config, data, gate, metrics, record
+from src import artifacts, atomic, config, data, gate, metrics, record, signing
 from src.features import build_features
 from src.record import ArtifactRecord
 from src.train import split
@@ -287,7 +287,8 @@ def _prometheus_row(r: StepResult) -> str:
 
 
 def check_candidate(model: Path) -> ArtifactRecord:
-    """Refuse a candidate that did not pass the gate or is not the file the gate measured."""
+    """Refuse a candidate that did not pass the gate, is not the file the gate measured, or (TRUSTED_*) is unsigned."""
+    signing.verify_trusted(model)
     return artifacts.verify(model, require_gate=True)
 
 

@@ -146,3 +146,16 @@ def test_the_cli_signs_verifies_and_refuses_in_one_line(small_artifact: Path, tm
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1, f"expected one line, got:\n{bad.stderr}"
     assert lines[0].startswith("verify failed:"), lines[0]
+
+
+def test_the_rollout_refuses_an_unsigned_candidate_when_a_key_is_trusted(
+    small_artifact: Path, tmp_path: Path, keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deploy.rollout import check_candidate
+
+    model = _signed_copy(small_artifact, tmp_path / "pair", keys)
+    monkeypatch.setenv("TRUSTED_PUBLIC_KEY", str(keys.public))
+    assert check_candidate(model).gate_passed, "a signed, gated candidate must pass the check"
+    (model.parent / signing.SIGNATURE_FILE).unlink()
+    with pytest.raises(signing.SignatureError, match="has no signature"):
+        check_candidate(model)
