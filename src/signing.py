@@ -110,17 +110,28 @@ def sign(
     if private_key is None and not keyless:
         raise SignatureError("sign needs --key KEY.pem or --keyless")
     target = signature_path(model_path)
+    token = identity_token or (_ambient_token() if private_key is None else None)
     try:
         config = signing.Config().set_hashing_config(_pair_hashing(files))
         if private_key is not None:
             config.use_elliptic_key_signer(private_key=private_key)
         else:
-            config.use_sigstore_signer(use_ambient_credentials=identity_token is None, identity_token=identity_token)
+            config.use_sigstore_signer(use_ambient_credentials=False, identity_token=token)
         temp = atomic.stage(target, lambda path: config.sign(folder, path))
     except Exception as exc:  # not an EC key, no OIDC identity, sigstore unreachable: one line either way
         raise SignatureError(f"signing {folder} failed: {_one_line(exc)}") from None
     temp.replace(target)
     return target
+
+
+def _ambient_token() -> str:
+    """The environment's OIDC token (GitHub Actions with id-token: write); never the interactive browser flow."""
+    from sigstore.oidc import detect_credential
+
+    token = detect_credential()
+    if not token:
+        raise SignatureError("keyless signing found no ambient OIDC identity (GitHub Actions: id-token: write)")
+    return token
 
 
 def verify(
