@@ -6,12 +6,15 @@
 #     -t churn-service:dev .
 FROM python:3.11.14-slim-bookworm
 
+# XDG_*: sigstore keeps its trust root (TUF) under them, and only /tmp is writable (read-only root).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MODEL_PATH=/app/model_candidate.skops \
-    MODEL_VARIANT=stable
+    MODEL_VARIANT=stable \
+    XDG_CACHE_HOME=/tmp/.cache \
+    XDG_DATA_HOME=/tmp/.local/share
 
 WORKDIR /app
 RUN groupadd --system --gid 10001 churn \

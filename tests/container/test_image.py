@@ -170,7 +170,7 @@ def test_the_image_carries_the_workflow_s_keyless_signature_of_its_pair(image: s
         pytest.skip("keyless signing needs a GitHub Actions OIDC token: only build-push sets CONTAINER_SIGNER_IDENTITY")
     model = PurePosixPath(image_env(image)["MODEL_PATH"])
     result = docker(
-        "run", "--rm", "--env", "HOME=/tmp", "--entrypoint", "python", image,
+        "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--entrypoint", "python", image,
         "-m", "src.signing", "verify", "--identity", identity, "--model", model.name, str(model.parent),
         check=False, timeout=180,
     )  # fmt: skip
