@@ -41,7 +41,8 @@ if TYPE_CHECKING:  # model_signing pulls in sigstore (~1.3 s of imports): loaded
 
 SIGNATURE_FILE = "model.sig"
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-_CHANGED = re.compile(r"Hash mismatch for '([^']+)'")
+# model_signing reports a list's repr: a name is quoted 'x' or, when a digest's bytes hold a quote, \'x\'
+_CHANGED = re.compile(r"Hash mismatch for \\?'([^'\\]+)\\?'")
 
 
 class SignatureError(artifacts.ArtifactError):

@@ -10,7 +10,7 @@ import pytest
 
 from src import artifacts, record, schema, signing
 from tests.keys import KeyPair, ec_key_pair
-from tests.processes import free_port, running
+from tests.processes import free_port, run_module, running
 from tests.service.test_service_process import _failure_line, _local, _startup, image_command
 
 
@@ -64,3 +64,22 @@ def test_a_pair_signed_by_another_key_stops_startup(small_artifact: Path, tmp_pa
     result = _startup(model, TRUSTED_PUBLIC_KEY=str(stranger.public))
     assert result.returncode != 0, "a pair signed by an untrusted key served"
     assert "Key mismatch" in _failure_line(result)["reason"]
+
+
+def test_the_cli_signs_verifies_and_refuses_in_one_line(small_artifact: Path, tmp_path: Path, keys) -> None:
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE):
+        shutil.copy(small_artifact / name, folder / name)
+    signed = run_module("src.signing", "sign", "--key", str(keys.private), str(folder))
+    assert signed.returncode == 0, signed.stderr
+    ok = run_module("src.signing", "verify", "--public-key", str(keys.public), str(folder))
+    assert ok.returncode == 0, ok.stderr
+    assert "verified" in ok.stdout
+    with open(folder / artifacts.METRICS_FILE, "a") as fh:
+        fh.write(" ")
+    bad = run_module("src.signing", "verify", "--public-key", str(keys.public), str(folder))
+    assert bad.returncode == 1, f"an edited record verified: {bad.stdout}"
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line, got:\n{bad.stderr}"
+    assert lines[0].startswith("verify failed:"), lines[0]
