@@ -157,7 +157,7 @@ bench: venv ## print timing and quality figures beside BASELINE_REF's (never run
 	$(PY) -m benchmarks.suite
 
 clean: ## remove the venv, caches and local artifacts
-	rm -rf $(VENV) .pytest_cache .ruff_cache .bench .stack model_candidate.skops metrics.json rejected
+	rm -rf $(VENV) .pytest_cache .ruff_cache .bench .stack model_candidate.skops metrics.json model.sig rejected
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 .PHONY: ci

@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from app.settings import ServiceSettings
-from src import artifacts
+from src import artifacts, signing
 from src.features import build_features, build_matrix
 
 
@@ -51,7 +51,8 @@ class Predictor:
 
     @classmethod
     def load(cls, settings: ServiceSettings) -> Predictor:
-        """Check the record and the file's sha256, then load it with skops (never the other way round)."""
+        """Check the signature (when TRUSTED_* names a signer), the record and the sha256, then load with skops."""
+        signing.verify_trusted(settings.model_path, settings.metrics_path)
         model, rec = artifacts.load_verified(
             settings.model_path, settings.metrics_path, require_gate=settings.require_gate
         )

@@ -35,6 +35,7 @@ from app.settings import ServiceSettings
 from deploy import promql
 from deploy.rollout import RolloutSettings
 from src import atomic
+from src.signing import TrustSettings
 
 ARGO_API = "argoproj.io/v1alpha1"
 FLAGGER_API = "flagger.app/v1beta1"
@@ -77,6 +78,10 @@ def _service_env() -> list[dict[str, str]]:
         for k, v in settings.model_dump().items()
         if k not in skip
     ]
+    trust = TrustSettings()
+    if trust.trusted_identity:  # every pod verifies the keyless signature before loading (a key file needs a mount)
+        env += [{"name": "TRUSTED_IDENTITY", "value": trust.trusted_identity}]
+        env += [{"name": "TRUSTED_OIDC_ISSUER", "value": trust.trusted_oidc_issuer}]
     # Every pod is told it is "stable": on a cluster the controllers tell revisions apart by pod, not by env.
     return [{"name": "MODEL_VARIANT", "value": "stable"}, *env]
 

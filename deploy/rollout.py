@@ -36,7 +36,7 @@ from deploy import promote as promotion
 from deploy.analysis import LatencyVerdict, LogCursor, VariantWindow, churn_share_bound, probability_psi
 from deploy.stack import ProcessDied, Stack, StackSettings
 from deploy.traffic import customers, replay
-from src import artifacts, atomic, config, data, gate, metrics, record
+from src import artifacts, atomic, config, data, gate, metrics, record, signing
 from src.features import build_features
 from src.record import ArtifactRecord
 from src.train import split
@@ -294,12 +294,14 @@ def _prometheus_row(r: StepResult) -> str:
 
 
 def check_candidate(model: Path) -> ArtifactRecord:
-    """Refuse a candidate that did not pass the gate, is not the file the gate measured, or cannot be loaded.
+    """Refuse a candidate that did not pass the gate, is not the file the gate measured, cannot be loaded,
+    or (TRUSTED_* set) is not signed by the trusted signer.
 
     Loaded through the service's own boundary (src.artifacts.load_verified), so a candidate the
     service would refuse at startup is refused here, before the stack starts.
     """
     try:
+        signing.verify_trusted(model)
         _, rec = artifacts.load_verified(model, require_gate=True)
     except artifacts.ArtifactError as exc:
         raise CandidateRefused(str(exc)) from None

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from src import artifacts, config
+from src import artifacts, config, signing
 from src.record import ArtifactRecord
 
 EXPERIMENT = "churn-gate"
@@ -100,6 +100,7 @@ def key_figures(rec: ArtifactRecord) -> dict[str, str]:
 def register(model_path: Path, settings: RegistrySettings) -> tuple[str, ArtifactRecord]:
     """Log the gated pair as a run, register it as a new version, move the alias to it; returns the version."""
     try:
+        signing.verify_trusted(model_path)  # with TRUSTED_* set, an unsigned or edited pair never reaches the alias
         _, rec = artifacts.load_verified(model_path, require_gate=True)  # what the service would load
     except artifacts.ArtifactError as exc:
         raise RegistryError(f"refusing to register: {exc}") from None
@@ -112,6 +113,8 @@ def register(model_path: Path, settings: RegistrySettings) -> tuple[str, Artifac
     client.log_param(run_id, "model_type", rec.model_type)
     client.log_artifact(run_id, str(model_path), ARTIFACT_PATH)
     client.log_artifact(run_id, str(artifacts.record_path_for(model_path)), ARTIFACT_PATH)
+    if signing.signature_path(model_path).is_file():  # the signature travels with the pair it signs
+        client.log_artifact(run_id, str(signing.signature_path(model_path)), ARTIFACT_PATH)
     client.set_terminated(run_id)
     if not client.search_registered_models(filter_string=f"name = '{settings.model_name}'"):
         client.create_registered_model(settings.model_name)

@@ -24,12 +24,14 @@ from deploy.stack import StackSettings
 from labs.surfaces import LabSettings
 from src.config import ROOT, PipelineSettings
 from src.registry import RegistrySettings
+from src.signing import TrustSettings
 
 PAGE = ROOT / "docs" / "configuration.md"
 CLASSES: tuple[tuple[type[BaseSettings], str], ...] = (
     (PipelineSettings, "src/config.py"),
     (RegistrySettings, "src/registry.py"),
     (ServiceSettings, "app/settings.py"),
+    (TrustSettings, "src/signing.py"),
     (StackSettings, "deploy/stack.py"),
     (RolloutSettings, "deploy/rollout.py"),
     (FaultSettings, "deploy/faulty.py"),

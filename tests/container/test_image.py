@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -10,11 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 import httpx
+import pytest
 
-from src import artifacts, config, data, record, schema
+from src import artifacts, config, data, record, schema, signing
 from src.features import build_features
 from src.train import split
 from tests.container.conftest import artifact_folder, docker, labels, report, wait_http
+from tests.keys import ec_key_pair
 from tests.processes import free_port
 
 PARITY_ROWS = 300
@@ -125,13 +128,50 @@ def test_the_image_serves_its_own_skops_copy_of_the_gated_model(image: str) -> N
     )
 
 
-def test_the_image_holds_no_build_context_beyond_the_dockerignore_list(image: str) -> None:
+def test_the_image_holds_no_build_context_beyond_the_dockerignore_list(image: str, gated_pair: Path) -> None:
     model = PurePosixPath(image_env(image)["MODEL_PATH"]).name
     listing = docker("run", "--rm", "--entrypoint", "ls", image, "-A", "/app").stdout.split()
-    assert sorted(listing) == sorted(["app", "deploy", artifacts.METRICS_FILE, model, "requirements.txt", "src"]), (
+    expected = ["app", "deploy", artifacts.METRICS_FILE, model, "requirements.txt", "src"]
+    expected += [signing.SIGNATURE_FILE] if (gated_pair / signing.SIGNATURE_FILE).is_file() else []
+    assert sorted(listing) == sorted(expected), (
         f"/app holds {sorted(listing)}: .dockerignore let something else into the image"
     )
     deploy = docker("run", "--rm", "--entrypoint", "ls", image, "/app/deploy").stdout.split()
     assert sorted(deploy) == ["__init__.py", "analysis.py", "release_checks.py"], (
         f"/app/deploy holds {deploy}: only the cluster's release checks (and what they import) belong in the image"
     )
+
+
+def test_a_signed_pair_serves_under_a_trusted_key_and_one_edited_field_never_turns_healthy(
+    image: str, gated_pair: Path, readable_tmp: Path
+) -> None:
+    keys = ec_key_pair(readable_tmp / "keys")
+    keys.public.chmod(0o644)
+    signed = artifact_folder(readable_tmp, "signed", gated_pair)
+    signing.sign(signed / artifacts.MODEL_FILE, private_key=keys.private)
+    env = ["--env", f"MODEL_PATH=/models/{artifacts.MODEL_FILE}", "--env", "TRUSTED_PUBLIC_KEY=/trust/public.pem"]
+    env += ["--volume", f"{keys.public}:/trust/public.pem:ro", "--volume", f"{signed}:/models:ro"]
+    with container(image, *env) as (_, url):
+        wait_http(f"{url}/health", timeout=90)
+    rec = record.read(signed / artifacts.METRICS_FILE)
+    better = rec.model_copy(update={"holdout_auc": min(rec.holdout_auc + 0.05, 0.96)})
+    record.write(better, signed / artifacts.METRICS_FILE)
+    with container(image, *env) as (name, _):
+        code = docker("wait", name, timeout=90).stdout.strip()
+        logs = docker("logs", name).stdout + docker("logs", name).stderr
+    assert code != "0", f"the container exited {code} on an edited, signed record; it must fail"
+    assert f"{artifacts.METRICS_FILE} not the signed bytes" in logs, f"the refusal names the record:\n{logs[-1500:]}"
+
+
+def test_the_image_carries_the_workflow_s_keyless_signature_of_its_pair(image: str) -> None:
+    """CI's build-push signs the pair keyless before the build; the image's own `verify` checks it."""
+    identity = os.environ.get("CONTAINER_SIGNER_IDENTITY")
+    if not identity:
+        pytest.skip("keyless signing needs a GitHub Actions OIDC token: only build-push sets CONTAINER_SIGNER_IDENTITY")
+    model = PurePosixPath(image_env(image)["MODEL_PATH"])
+    result = docker(
+        "run", "--rm", "--read-only", "--tmpfs", "/tmp", "--entrypoint", "python", image,
+        "-m", "src.signing", "verify", "--identity", identity, "--model", model.name, str(model.parent),
+        check=False, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, f"the image's pair does not verify as signed by {identity}: {result.stderr[-1500:]}"

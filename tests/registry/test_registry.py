@@ -7,14 +7,16 @@ ungated or failed model never gets a version.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from src import artifacts, gate, record
+from src import artifacts, gate, record, signing
 from src.config import ROOT
+from tests.keys import ec_key_pair
 from tests.processes import pair_bytes, run_module
 from tests.records import with_verdict
 
@@ -79,3 +81,34 @@ def test_an_unknown_alias_is_one_line_and_writes_nothing(small_artifact: Path, e
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("gate: models:/churn@production"), f"no one-line reason:\n{result.stderr}"
     assert not Path(env["ARTIFACT_DIR"]).exists(), "gating an alias that names nothing wrote an artifact"
+
+
+def test_the_signature_travels_with_the_pair_through_register_and_pull(
+    tmp_path: Path, small_artifact: Path, env: dict[str, str]
+) -> None:
+    keys = ec_key_pair(tmp_path / "keys")
+    folder = tmp_path / "signed"
+    folder.mkdir()
+    for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE):
+        shutil.copy(small_artifact / name, folder / name)
+    signing.sign(folder / artifacts.MODEL_FILE, private_key=keys.private)
+    trusted = {**env, "TRUSTED_PUBLIC_KEY": str(keys.public)}
+    registered = _cli("src.registry", "register", "--model", str(folder / artifacts.MODEL_FILE), env=trusted)
+    assert registered.returncode == 0, registered.stderr[-1500:]
+    pulled = _cli("src.registry", "pull", "models:/churn@candidate", "--to", str(tmp_path / "pulled"), env=env)
+    assert pulled.returncode == 0, pulled.stderr[-1500:]
+    model = next((tmp_path / "pulled").rglob(artifacts.MODEL_FILE))
+    assert signing.signature_path(model).is_file(), "the pull dropped the signature the pair was registered with"
+    signing.verify(model, public_key=keys.public)
+
+
+def test_with_a_trusted_key_an_unsigned_pair_is_never_registered(
+    tmp_path: Path, small_artifact: Path, env: dict[str, str]
+) -> None:
+    keys = ec_key_pair(tmp_path / "keys")
+    trusted = {**env, "TRUSTED_PUBLIC_KEY": str(keys.public)}
+    result = _cli("src.registry", "register", "--model", str(small_artifact / artifacts.MODEL_FILE), env=trusted)
+    assert result.returncode == 2, f"an unsigned pair was registered under a trusted key: {result.stdout}"
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "has no signature" in lines[0], lines[0]
