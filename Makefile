@@ -136,6 +136,11 @@ rollout: venv ## shadow -> canary 5/25/50/100 -> promote, or roll back: make rol
 report: venv ## print the metrics and gate table of the last gated model
 	@$(PY) -m src.report
 
+REPORT_HTML ?= reports/model-card.html
+.PHONY: report-html
+report-html: venv ## the last gate run's model card as one self-contained HTML page (REPORT_HTML, default reports/model-card.html)
+	@$(PY) -m src.report --html "$(REPORT_HTML)"
+
 train: venv ## train once without the gate, into artifacts/ungated (python -m src.train)
 	$(PY) -m src.train
 
@@ -153,7 +158,7 @@ bench: venv ## print timing and quality figures beside BASELINE_REF's (never run
 	$(PY) -m benchmarks.suite
 
 clean: ## remove the venv, caches and local artifacts
-	rm -rf $(VENV) .pytest_cache .ruff_cache .bench .stack model_candidate.skops metrics.json rejected
+	rm -rf $(VENV) .pytest_cache .ruff_cache .bench .stack model_candidate.skops metrics.json rejected reports
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 .PHONY: ci
