@@ -133,8 +133,8 @@ stack-down: venv ## stop everything stack-up started
 rollout: venv ## shadow -> canary 5/25/50/100 -> promote, or roll back: make rollout STABLE_MODEL=... CANDIDATE_MODEL=...
 	@$(PY) -m deploy.rollout
 
-report: venv ## print the metrics and gate table of the last gated model
-	@$(PY) -m src.report
+report: venv ## print the metrics and gate table of the last gated model (CHARTS=mermaid: and the card's charts)
+	@$(PY) -m src.report $(if $(filter mermaid,$(CHARTS)),--mermaid)
 
 REPORT_HTML ?= reports/model-card.html
 .PHONY: report-html

@@ -125,17 +125,25 @@ def roc_section(h: Holdout, rec: ArtifactRecord) -> Section:
     return Section("roc", "ROC curve", pages.chart(pages.svg(fig), caption))
 
 
-def calibration_section(h: Holdout, rec: ArtifactRecord) -> Section:
-    """The reliability diagram in the ECE's own bins: the gap a bar shows is what the ECE averages."""
+def reliability(h: Holdout) -> tuple[list[str], list[float], list[float], list[int]]:
+    """Per non-empty ECE bin: its range, mean predicted, observed rate and size (what the ECE averages)."""
     n_bins = metrics.ECE_BINS
     bins = np.minimum((h.p * n_bins).astype(int), n_bins - 1)
-    predicted, observed, counts = [], [], []
+    names, predicted, observed, counts = [], [], [], []
     for b in range(n_bins):
         mask = bins == b
         if mask.any():
+            names.append(f"{b / n_bins:.1f}-{(b + 1) / n_bins:.1f}")
             predicted.append(float(h.p[mask].mean()))
             observed.append(float(h.y[mask].mean()))
             counts.append(int(mask.sum()))
+    return names, predicted, observed, counts
+
+
+def calibration_section(h: Holdout, rec: ArtifactRecord) -> Section:
+    """The reliability diagram in the ECE's own bins: the gap a point shows is what the ECE averages."""
+    n_bins = metrics.ECE_BINS
+    _, predicted, observed, counts = reliability(h)
     fig, ax = pages.figure(4.2, 4.0)
     ax.plot([0, 1], [0, 1], color=SKIP, ls="--", lw=1, label="perfectly calibrated")
     ax.plot(predicted, observed, "o-", color=pages.STABLE_COLOR, lw=2, label="model")
@@ -232,6 +240,44 @@ def provenance_section(rec: ArtifactRecord, model_path: Path, data_path: Path) -
         *[[esc(k), f"<code>{esc(v)}</code>"] for k, v in rec.versions.items()],
     ]
     return Section("provenance", "Provenance", pages.table(["what", "value"], rows))
+
+
+def mermaid(rec: ArtifactRecord, model_path: Path, data_path: Path) -> str:
+    """The card's compact form for a CI job summary, which renders Markdown and Mermaid but not inline SVG."""
+    lines: list[str] = []
+    for column, groups in rec.slices.items():
+        names = [g for g in groups if groups[g].auc is not None]
+        lines += [
+            "",
+            "```mermaid",
+            "xychart-beta",
+            f'    title "AUC per {column} slice (bars) vs floor {gate.SLICE_AUC_FLOOR} (line)"',
+            f"    x-axis [{', '.join(_quoted(g) for g in names)}]",
+            '    y-axis "holdout AUC" 0 --> 1',
+            f"    bar [{', '.join(f'{groups[g].auc:.4f}' for g in names)}]",
+            f"    line [{', '.join(str(gate.SLICE_AUC_FLOOR) for _ in names)}]",
+            "```",
+        ]
+    try:
+        names, predicted, observed, _ = reliability(holdout(model_path, rec, data_path))
+    except (CardError, artifacts.ArtifactError, OSError, ValueError) as exc:
+        return "\n".join([*lines, "", f"(reliability diagram not drawn: {exc})"])
+    lines += [
+        "",
+        "```mermaid",
+        "xychart-beta",
+        f'    title "Reliability, ECE {rec.holdout_ece:.4f}: observed rate (bars) vs mean predicted (line)"',
+        f"    x-axis [{', '.join(_quoted(n) for n in names)}]",
+        '    y-axis "churn rate" 0 --> 1',
+        f"    bar [{', '.join(f'{v:.4f}' for v in observed)}]",
+        f"    line [{', '.join(f'{v:.4f}' for v in predicted)}]",
+        "```",
+    ]
+    return "\n".join(lines)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', "'") + '"'
 
 
 def render(rec: ArtifactRecord, model_path: Path, data_path: Path) -> str:

@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=None, help="artifact folder (default: $ARTIFACT_DIR)")
     parser.add_argument("--html", type=Path, default=None, help="write the model card (HTML) here instead")
     parser.add_argument("--data", type=Path, default=None, help="the snapshot it was gated on (default: $CHURN_DATA)")
+    parser.add_argument(
+        "--mermaid", action="store_true", help="append the card's charts as Mermaid (a CI job summary renders them)"
+    )
     args = parser.parse_args(argv)
     folder = args.dir or config.settings().artifact_dir
     found = latest(folder)
@@ -80,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         snapshot = args.data or config.settings().churn_data
         return write_card(rec, path.with_name(artifacts.MODEL_FILE), snapshot, args.html)
     print(render(rec, path.with_name(artifacts.MODEL_FILE)))
+    if args.mermaid:
+        from src import card  # as for --html
+
+        print(card.mermaid(rec, path.with_name(artifacts.MODEL_FILE), args.data or config.settings().churn_data))
     if rejected:
         print(f"\nthe candidate was kept in {path.parent}; the last gated pair in {folder} is unchanged")
     return 0 if rec.gate_passed and not rejected else 1
