@@ -20,6 +20,9 @@ from typing import Any
 import numpy as np
 
 PAGE_FILE = "rollout.html"
+# Every section a page with judged windows holds, in page order (a refused rollout has outcome, figures, shadow,
+# checks and config only: no window was judged).
+SECTIONS = ("outcome", "windows", "figures", "shadow", "checks", "config")
 CHECK_NAMES = {
     "success": "candidate success rate >= min",
     "latency": "candidate not slower than stable (tail and centre)",

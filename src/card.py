@@ -27,6 +27,10 @@ from src.pages import FAIL, PASS, SKIP, Section, esc, fmt
 from src.record import ArtifactRecord
 
 
+# The card's sections, in page order: a reader links to them, the browser test looks for each.
+SECTIONS = ("gate", "roc", "calibration", "slices", "scores", "features", "provenance")
+
+
 class CardError(ValueError):
     """The card cannot be drawn (no pair, a snapshot that is not the one judged); the message is one line."""
 

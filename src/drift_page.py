@@ -19,6 +19,7 @@ import pandas as pd
 from src import drift, metrics, pages, schema
 from src.pages import FAIL, Section, esc, fmt
 
+SECTIONS = ("verdict", "histograms", "table")
 STATUS_OK = {"ok": True, "warn": None, "retrain": False}
 
 
