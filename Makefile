@@ -60,7 +60,7 @@ serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DI
 	MODEL_PATH=$(abspath $(SERVE_MODEL)) $(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log \
 	  --http app.server:BoundedHttpToolsProtocol
 
-SURFACES := lint unit data model service surfaces registry deploy labs docs
+SURFACES := lint unit data model service surfaces registry deploy pages labs docs
 
 test: venv ## every surface, cheapest first, stopping at the first red one; wall times to .bench/ for make bench
 	@$(PY) -m tests.suite $(SURFACES)
@@ -99,14 +99,20 @@ registry: registry-venv ## tests/registry: register -> pull by alias -> gate, on
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-system-deps: ## install the system packages the tests need (nginx; prometheus with promtool), if missing
+system-deps: ## install the system packages the tests need (nginx; prometheus with promtool; chromium), if missing
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx; }
 	@command -v promtool >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout as real processes; the k8s export
 	$(PYTEST) tests/deploy
+
+.PHONY: pages
+pages: venv system-deps ## tests/pages: the model card and drift page drawn by their CLIs in a real headless Chromium
+	$(PYTEST) tests/pages
 
 # The local stack (docs/deployment.md "The local stack"): make stack-up MODE=canary CANARY_PERCENT=5 ...
 STACK_VARS := MODE CANARY_PERCENT CANARY_STICKY STABLE_MODEL CANDIDATE_MODEL STACK_PORT STABLE_PORT CANDIDATE_PORT \

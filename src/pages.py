@@ -35,6 +35,7 @@ plt.rcParams.update(
 )
 
 PASS, FAIL, SKIP = "#1a7f37", "#cf222e", "#6e7781"
+FAIL_ROW = "#ffebe9"  # the background of a failing row: a reader's eye (and the browser test) finds it
 STABLE_COLOR, CANDIDATE_COLOR = "#0969da", "#bf8700"
 
 STYLE = """
@@ -46,11 +47,11 @@ margin-top:2rem}
 .verdict.pass{background:#1a7f37}.verdict.fail{background:#cf222e}.verdict.other{background:#6e7781}
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
 th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa}tr.fail td{background:#ffebe9;font-weight:600}tr.skipped td{color:#6e7781}
+th{background:#f6f8fa}tr.fail td{background:FAIL_ROW;font-weight:600}tr.skipped td{color:#6e7781}
 td.num{text-align:right;font-variant-numeric:tabular-nums}code{font-size:.85rem}
 .charts{display:flex;flex-wrap:wrap;gap:1rem}.charts figure{margin:0}figcaption{font-size:.85rem;color:#57606a}
 svg{max-width:100%;height:auto}p.note{color:#57606a;font-size:.9rem}
-"""
+""".replace("FAIL_ROW", FAIL_ROW)
 
 
 @dataclass(frozen=True)
