@@ -26,7 +26,6 @@ from src import artifacts, config, data, gate, metrics, pages, schema, train
 from src.pages import FAIL, PASS, SKIP, Section, esc, fmt
 from src.record import ArtifactRecord
 
-
 # The card's sections, in page order: a reader links to them, the browser test looks for each.
 SECTIONS = ("gate", "roc", "calibration", "slices", "scores", "features", "provenance")
 
