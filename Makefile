@@ -64,7 +64,7 @@ serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DI
 	MODEL_PATH=$(abspath $(SERVE_MODEL)) $(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log \
 	  --http app.server:BoundedHttpToolsProtocol
 
-SURFACES := lint unit data model service surfaces registry deploy labs docs
+SURFACES := lint unit data model service surfaces registry deploy pages labs docs
 
 test: venv ## every surface, cheapest first, stopping at the first red one; wall times to .bench/ for make bench
 	@$(PY) -m tests.suite $(SURFACES)
@@ -103,14 +103,20 @@ registry: registry-venv ## tests/registry: register -> pull by alias -> gate, on
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-system-deps: ## install the system packages the tests need (nginx; prometheus with promtool), if missing
+system-deps: ## install the system packages the tests need (nginx; prometheus with promtool; chromium), if missing
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx; }
 	@command -v promtool >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends prometheus; }
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout as real processes; the k8s export
 	$(PYTEST) tests/deploy
+
+.PHONY: pages
+pages: venv system-deps ## tests/pages: the model card and drift page drawn by their CLIs in a real headless Chromium
+	$(PYTEST) tests/pages
 
 # The local stack (docs/deployment.md "The local stack"): make stack-up MODE=canary CANARY_PERCENT=5 ...
 STACK_VARS := MODE CANARY_PERCENT CANARY_STICKY STABLE_MODEL CANDIDATE_MODEL STACK_PORT STABLE_PORT CANDIDATE_PORT \
@@ -137,8 +143,13 @@ stack-down: venv ## stop everything stack-up started
 rollout: venv ## shadow -> canary 5/25/50/100 -> promote, or roll back: make rollout STABLE_MODEL=... CANDIDATE_MODEL=...
 	@$(PY) -m deploy.rollout
 
-report: venv ## print the metrics and gate table of the last gated model
-	@$(PY) -m src.report
+report: venv ## print the metrics and gate table of the last gated model (CHARTS=mermaid: and the card's charts)
+	@$(PY) -m src.report $(if $(filter mermaid,$(CHARTS)),--mermaid)
+
+REPORT_HTML ?= reports/model-card.html
+.PHONY: report-html
+report-html: venv ## the last gate run's model card as one self-contained HTML page (REPORT_HTML, default reports/model-card.html)
+	@$(PY) -m src.report --html "$(REPORT_HTML)"
 
 train: venv ## train once without the gate, into artifacts/ungated (python -m src.train)
 	$(PY) -m src.train
@@ -157,7 +168,7 @@ bench: venv ## print timing and quality figures beside BASELINE_REF's (never run
 	$(PY) -m benchmarks.suite
 
 clean: ## remove the venv, caches and local artifacts
-	rm -rf $(VENV) .pytest_cache .ruff_cache .bench .stack model_candidate.skops metrics.json model.sig rejected
+	rm -rf $(VENV) .pytest_cache .ruff_cache .bench .stack model_candidate.skops metrics.json model.sig rejected reports
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 .PHONY: ci

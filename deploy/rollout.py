@@ -33,6 +33,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from deploy import promote as promotion
+from deploy import rollout_page
 from deploy.analysis import LatencyVerdict, LogCursor, VariantWindow, churn_share_bound, probability_psi
 from deploy.stack import ProcessDied, Stack, StackSettings
 from deploy.traffic import customers, replay
@@ -116,6 +117,9 @@ class StepResult:
     reason: str = ""
     log_verdict: str | None = None  # with analysis=prometheus: what each engine said on this window
     prometheus: dict[str, Any] | None = None
+    stable_success_rate: float | None = None  # stable's side of the window, for the rollout page
+    stable_p99_ms: float | None = None
+    checks: dict[str, str] = field(default_factory=dict)  # each window check: "pass" / "fail"
 
 
 class CandidateRefused(ValueError):
@@ -203,12 +207,16 @@ class Rollout:
             shift = abs(candidate.churn_share - stable.churn_share) if stable.scored else 0.0
             churn_bound = churn_share_bound(stable, candidate, cfg.churn_share_floor)
         problems = []
+        checks = {"success": candidate.success_rate >= cfg.min_success_rate, "latency": not latency.failed}
         if candidate.success_rate < cfg.min_success_rate:
             problems.append(f"candidate success {candidate.success_rate:.1%} < {cfg.min_success_rate:.0%}")
         if latency.failed:
             problems.append(latency.failed)
+        if psi is not None:
+            checks["score_psi"] = psi <= cfg.shadow_psi_max
         if psi is not None and psi > cfg.shadow_psi_max:
             problems.append(f"score PSI {psi:.3f} > {cfg.shadow_psi_max} on identical requests (train/serve skew?)")
+        checks["decision_flips" if stage == "shadow" else "churn_share"] = shift <= churn_bound
         if shift > churn_bound:
             problems.append(f"churn-share shift {shift:.3f} > {churn_bound:.3f}")
         return StepResult(
@@ -225,6 +233,9 @@ class Rollout:
             churn_bound=churn_bound,
             verdict="fail" if problems else "pass",
             reason="; ".join(problems),
+            stable_success_rate=stable.success_rate if stable.requests else None,
+            stable_p99_ms=rollout_page.p99(stable.latencies_ms),
+            checks={name: "pass" if ok else "fail" for name, ok in checks.items()},
         )
 
     def step(self, stage: str, percent: int | None = None) -> None:
@@ -455,6 +466,7 @@ def _finish(
         out(f"report: {path}; the stack keeps serving, stop it with `make stack-down`")
     else:
         out(f"report: {path}; no stack is left running")
+    out(rollout_page.write_beside(report, path))
     return code
 
 

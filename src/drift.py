@@ -6,7 +6,10 @@ stability index (PSI). A model is only as good as the match between the
 customers it was trained on and the customers it scores now; the gate cannot
 see that, because it runs before any customer arrives.
 
-`python -m src.drift --log PATH [--data SNAPSHOT] [--json OUT] [--min-rows N]`
+`python -m src.drift --log PATH [--data SNAPSHOT] [--json OUT] [--html PAGE] [--min-rows N]`
+
+`--html` also writes the drift page (`src.drift_page`): a histogram per input,
+recent vs training, in the very bins PSI compares.
 
 PATH is one log file or a folder of them (a downloaded workflow artifact with
 stable.log and candidate.log); a request mirrored to both counts once.
@@ -473,11 +476,19 @@ def render(report: dict[str, Any]) -> str:
 
 def check(log_path: Path, data_path: Path, min_rows: int = MIN_ROWS) -> dict[str, Any]:
     """Read the log, judge it against the snapshot, and fold the reader's counts into the report."""
+    return check_frames(log_path, data_path, min_rows)[0]
+
+
+def check_frames(
+    log_path: Path, data_path: Path, min_rows: int = MIN_ROWS
+) -> tuple[dict[str, Any], Reference, pd.DataFrame]:
+    """`check`, with the reference and the recent rows it judged (the drift page draws them)."""
     recent, log = read_prediction_log(log_path)
-    report = drift_report(data.load(data_path), recent, min_rows=min_rows)
+    ref = reference(data.load(data_path))
+    report = drift_report(ref, recent, min_rows=min_rows)
     report["lines"] = log.n_lines
     report["skipped"] = dict(sorted(log.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
-    return report
+    return report, ref, recent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -490,13 +501,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="training snapshot CSV (default: $CHURN_DATA)")
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
     parser.add_argument("--min-rows", type=int, default=MIN_ROWS, help=f"refuse to judge fewer (default {MIN_ROWS})")
+    parser.add_argument("--html", type=Path, default=None, help="also write the drift page (HTML histograms) here")
     args = parser.parse_args(argv)
     data_path = args.data or config.settings().churn_data
     try:
-        report = check(args.log, data_path, min_rows=args.min_rows)
+        report, ref, recent = check_frames(args.log, data_path, min_rows=args.min_rows)
         if args.json is not None:
             document = {"log": str(args.log), "data": str(data_path), **report}
             atomic.write_text(args.json, json.dumps(document, indent=2, sort_keys=True) + "\n")
+        if args.html is not None:
+            from src import drift_page  # matplotlib is a development extra, imported only when a page is drawn
+
+            atomic.write_text(args.html, drift_page.render(report, ref, recent))
     except (DriftInputError, data.DataError, ValueError, OSError) as exc:
         print(f"drift: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from src import artifacts, config, record
+from src import artifacts, atomic, config, record
 from src.record import ArtifactRecord, RecordError
 
 
@@ -62,6 +62,11 @@ def latest(folder: Path) -> tuple[Path, bool] | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Show the last gate run's record and verdict.")
     parser.add_argument("--dir", type=Path, default=None, help="artifact folder (default: $ARTIFACT_DIR)")
+    parser.add_argument("--html", type=Path, default=None, help="write the model card (HTML) here instead")
+    parser.add_argument("--data", type=Path, default=None, help="the snapshot it was gated on (default: $CHURN_DATA)")
+    parser.add_argument(
+        "--mermaid", action="store_true", help="append the card's charts as Mermaid (a CI job summary renders them)"
+    )
     args = parser.parse_args(argv)
     folder = args.dir or config.settings().artifact_dir
     found = latest(folder)
@@ -74,10 +79,33 @@ def main(argv: list[str] | None = None) -> int:
     except RecordError as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 1
+    if args.html is not None:
+        snapshot = args.data or config.settings().churn_data
+        return write_card(rec, path.with_name(artifacts.MODEL_FILE), snapshot, args.html)
     print(render(rec, path.with_name(artifacts.MODEL_FILE)))
+    if args.mermaid:
+        from src import card  # as for --html
+
+        print(card.mermaid(rec, path.with_name(artifacts.MODEL_FILE), args.data or config.settings().churn_data))
     if rejected:
         print(f"\nthe candidate was kept in {path.parent}; the last gated pair in {folder} is unchanged")
     return 0 if rec.gate_passed and not rejected else 1
+
+
+def write_card(rec: ArtifactRecord, model_path: Path, data_path: Path, target: Path) -> int:
+    """Render the card and replace `target` atomically: a failed render never leaves half a page."""
+    from src import card  # matplotlib is a development extra, imported only when a card is drawn
+
+    try:
+        text = card.render(rec, model_path, data_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(target, text)
+    except (card.CardError, artifacts.ArtifactError, RecordError, ValueError, OSError) as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 1
+    verdict = "not gated" if rec.gate is None else "gate passed" if rec.gate.passed else "gate FAILED"
+    print(f"model card ({verdict}, model {rec.model_version}): {target} ({len(text.encode()) / 1024:.0f} KiB)")
+    return 0
 
 
 if __name__ == "__main__":

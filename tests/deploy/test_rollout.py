@@ -3,6 +3,7 @@ rolled back before it costs users, and the production baseline stays byte-identi
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -17,12 +18,23 @@ import httpx
 import pandas as pd
 import pytest
 
-from deploy.rollout import EXIT_INTERRUPTED, EXIT_PROMOTED, EXIT_REFUSED, EXIT_ROLLED_BACK, RolloutSettings, main, run
+from deploy import rollout_page
+from deploy.rollout import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_PROMOTED,
+    EXIT_REFUSED,
+    EXIT_ROLLED_BACK,
+    RolloutSettings,
+    main,
+    run,
+)
 from deploy.stack import Stack, StackSettings
 from src import artifacts, record
 from src.config import ROOT
 from src.make_dataset import generate, write
 from src.train import run as train
+from tests import browser
 from tests.conftest import gated as gate
 from tests.processes import free_port
 
@@ -145,6 +157,7 @@ def test_a_broken_candidate_is_rolled_back_and_the_baseline_untouched(
     skip_shadow: bool,
     failing_stage: str,
     reason: str,
+    tmp_path: Path,
 ) -> None:
     cfg = stack_cfg.model_copy(
         update={"candidate_model": healthy_candidate, "candidate_app": "deploy.faulty:app", "candidate_env": fault}
@@ -159,6 +172,20 @@ def test_a_broken_candidate_is_rolled_back_and_the_baseline_untouched(
     assert reason in report["reason"], report["reason"]
     assert prod.read_bytes() == before, "a rolled-back candidate must not touch prod_metrics.json"
     assert _nginx_mode(cfg) == "stable", "after a rollback every request must go to stable"
+    _page_says_why(cfg.stack_dir / rollout_page.PAGE_FILE, report, tmp_path)
+
+
+def _page_says_why(page: Path, report: dict, tmp_path: Path) -> None:
+    """The rollout page beside the record, drawn in a real Chromium: rolled back, and why, in its outcome section."""
+    assert page.is_file(), "the rollout must write rollout.html beside rollout.json"
+    rendered = browser.render(page, tmp_path / "rollout.png")
+    assert browser.section_ids(rendered.dom) == list(rollout_page.SECTIONS)
+    outcome = rendered.dom.split('<section id="outcome">')[1].split("</section>")[0]
+    assert "rolled back" in outcome, outcome
+    assert html.escape(report["reason"], quote=False) in outcome, "the page must say why it rolled back"
+    failing = report["steps"][-1]["stage"]
+    assert f'<tr class="fail"><td>{failing}</td>' in rendered.dom, f"the failing window {failing} must be marked"
+    assert rendered.ink() > 0.03, "the screenshot is nearly blank"
 
 
 def test_a_candidate_slow_on_3_percent_of_requests_is_caught_in_shadow(

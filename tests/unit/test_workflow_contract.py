@@ -54,6 +54,14 @@ def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
     return [s for s in job["steps"] if str(s.get("uses", "")).split("@")[0] == action]
 
 
+GATED_ARTIFACT = "gated-model"  # the pair the image ships; the model card travels beside it, as model-card
+
+
+def gated_upload(gates: dict[str, Any]) -> dict[str, Any]:
+    [upload] = [s for s in steps_using(gates, "actions/upload-artifact") if s["with"]["name"] == GATED_ARTIFACT]
+    return upload
+
+
 def condition(step_or_job: dict[str, Any]) -> str:
     return " ".join(str(step_or_job.get("if", "")).split())
 
@@ -140,7 +148,7 @@ def test_the_gate_table_is_published_even_when_the_gate_fails(gates: dict[str, A
 
 def test_only_a_passed_gate_is_uploaded(gates: dict[str, Any]) -> None:
     steps = gates["steps"]
-    [upload] = steps_using(gates, "actions/upload-artifact")
+    upload = gated_upload(gates)
     model_step = next(i for i, s in enumerate(steps) if make_target(s.get("run", "")) == "model")
     assert steps.index(upload) > model_step, "the artifact is uploaded before the model gate has judged it"
     assert condition(upload) in ("", "success()"), (
@@ -148,10 +156,24 @@ def test_only_a_passed_gate_is_uploaded(gates: dict[str, Any]) -> None:
     )
 
 
+def test_the_model_card_is_drawn_after_the_gate_and_uploaded_only_with_a_passed_pair(gates: dict[str, Any]) -> None:
+    steps = gates["steps"]
+    uploads = steps_using(gates, "actions/upload-artifact")
+    names = sorted(s["with"]["name"] for s in uploads)
+    assert names == sorted([GATED_ARTIFACT, "model-card"]), f"the gates job uploads {names}: the pair and its card"
+    [card] = [s for s in uploads if s["with"]["name"] == "model-card"]
+    [draw] = [s for s in steps if make_target(s.get("run", "")) == "report-html"]
+    model_step = next(i for i, s in enumerate(steps) if make_target(s.get("run", "")) == "model")
+    assert model_step < steps.index(draw) < steps.index(card), "the card is drawn after the gate, then uploaded"
+    assert card["with"]["path"].strip() == "reports/model-card.html", "upload the page `make report-html` writes"
+    for step in (draw, card):
+        assert condition(step) in ("", "success()"), "a card uploaded after a failed gate sits beside no gated pair"
+
+
 def test_the_uploaded_artifact_is_the_one_build_push_downloads(
     gates: dict[str, Any], build_push: dict[str, Any]
 ) -> None:
-    [upload] = steps_using(gates, "actions/upload-artifact")
+    upload = gated_upload(gates)
     [download] = steps_using(build_push, "actions/download-artifact")
     assert upload["with"]["name"] == download["with"]["name"], (
         f"gates upload {upload['with']['name']!r} but build-push downloads {download['with']['name']!r}: "
@@ -206,7 +228,7 @@ def test_build_push_ships_the_gated_model_and_never_retrains(build_push: dict[st
 def test_the_dockerfile_copies_exactly_the_files_the_artifact_carries(gates: dict[str, Any]) -> None:
     dockerfile = ROOT / "Dockerfile"
     assert dockerfile.is_file(), "no Dockerfile: build-push has nothing to build the gated artifact into"
-    [upload] = steps_using(gates, "actions/upload-artifact")
+    upload = gated_upload(gates)
     uploaded = set(upload["with"]["path"].split())
     sources = dockerfile_copy_sources(dockerfile.read_text())
     copied = {s for s in sources if s in uploaded or s.endswith(".skops") or Path(s).name == artifacts.METRICS_FILE}
