@@ -1,27 +1,41 @@
 """`make test`: every surface, cheapest first, stopping at the first red one, each one's wall time recorded.
 
-Each surface is its own `make` target, run as a user would type it, with its
-output streaming as usual. The wall times go to .bench/suite.json with the
-commit and the machine's load, so `make bench` can print them beside their
-targets without running the suite itself.
+Each surface is its own `make` target, run as a user would type it. The cheap
+surfaces (up to and including `model`, the gate) run one after another with
+their output streaming, so a lint or unit failure is seen in seconds. The
+expensive surfaces after the gate mostly wait on real processes (uvicorn,
+nginx, Prometheus, rollout windows) rather than burn CPU, so they run in
+`--lanes N` lanes at once (default 2, `make test LANES=1` for one at a time),
+longest first by the last record. Their output is kept per surface in
+.bench/logs/ and printed whole when the surface ends, never interleaved.
+After a red surface no new one starts; those already running finish.
 
-    python -m tests.suite lint unit data model ...
+The wall times go to .bench/suite.json with the commit and the machine's load,
+so `make bench` can print them beside their targets without running the suite.
+
+    python -m tests.suite [--lanes N] lint unit data model service ...
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from src import atomic
 from src.config import ROOT
 
 RECORD = ROOT / ".bench" / "suite.json"
+LOGS = ROOT / ".bench" / "logs"
+LAST_SERIAL = "model"  # the gate: everything up to it runs in order, streaming; the rest in lanes
 
 
 def _commit() -> str:
@@ -40,40 +54,147 @@ def _save(record: dict[str, Any]) -> None:
     atomic.write_text(RECORD, json.dumps(record, indent=2) + "\n")
 
 
-def main(surfaces: list[str]) -> int:
-    if not surfaces:
-        print("usage: python -m tests.suite SURFACE [SURFACE ...]  (make targets, cheapest first)", file=sys.stderr)
+def make_command(surface: str) -> list[str]:
+    return ["make", "--no-print-directory", surface]
+
+
+def split_serial(surfaces: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The surfaces up to the gate run in order; a list without the gate runs wholly in order."""
+    if LAST_SERIAL not in surfaces:
+        return list(surfaces), []
+    cut = list(surfaces).index(LAST_SERIAL) + 1
+    return list(surfaces[:cut]), list(surfaces[cut:])
+
+
+def longest_first(surfaces: Sequence[str], previous: dict[str, float]) -> list[str]:
+    """Start the slowest surface first so the lanes end together; unknown ones keep their order, after."""
+    known = sorted((s for s in surfaces if s in previous), key=lambda s: -previous[s])
+    return known + [s for s in surfaces if s not in previous]
+
+
+def _previous_times() -> dict[str, float]:
+    try:
+        return dict(json.loads(RECORD.read_text())["surfaces"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+@dataclass
+class _Running:
+    surface: str
+    proc: subprocess.Popen
+    log: Path
+    out: IO[bytes]
+    began: float = field(default_factory=time.perf_counter)
+
+
+class Failed(Exception):
+    def __init__(self, surface: str, code: int) -> None:
+        super().__init__(surface, code)
+        self.surface, self.code = surface, code
+
+
+def run_serial(surfaces: Sequence[str], times: dict[str, float], command: Callable[[str], list[str]]) -> None:
+    for surface in surfaces:
+        began = time.perf_counter()
+        code = subprocess.run(command(surface), cwd=ROOT).returncode
+        times[surface] = round(time.perf_counter() - began, 1)
+        if code != 0:
+            raise Failed(surface, code)
+
+
+def _start(surface: str, command: Callable[[str], list[str]], logs: Path) -> _Running:
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{surface}.log"
+    out = open(log, "wb")  # noqa: SIM115 - closed when the surface ends
+    proc = subprocess.Popen(command(surface), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    print(
+        f"make test: `make {surface}` started (output in {log.relative_to(ROOT) if log.is_relative_to(ROOT) else log})"
+    )
+    return _Running(surface, proc, log, out)
+
+
+def _finish(run: _Running, times: dict[str, float]) -> int:
+    run.out.close()
+    times[run.surface] = round(time.perf_counter() - run.began, 1)
+    code = run.proc.returncode
+    verdict = "green" if code == 0 else f"RED (exit {code})"
+    print(f"\n===== make {run.surface}: {verdict} in {times[run.surface]:.0f} s =====", flush=True)
+    sys.stdout.buffer.write(run.log.read_bytes())
+    sys.stdout.flush()
+    return code
+
+
+def run_lanes(
+    surfaces: Sequence[str],
+    lanes: int,
+    times: dict[str, float],
+    command: Callable[[str], list[str]] = make_command,
+    logs: Path = LOGS,
+) -> None:
+    """Up to `lanes` surfaces at once; after the first red one none starts, and the running ones finish."""
+    waiting, running, failed = list(surfaces), [], None
+    try:
+        while waiting or running:
+            while waiting and failed is None and len(running) < lanes:
+                running.append(_start(waiting.pop(0), command, logs))
+            time.sleep(0.2)
+            for run in [r for r in running if r.proc.poll() is not None]:
+                running.remove(run)
+                code = _finish(run, times)
+                if code != 0 and failed is None:
+                    failed = Failed(run.surface, code)
+            if failed is not None and not running:
+                break
+    except KeyboardInterrupt:
+        for run in running:  # Ctrl-C reached them too (same process group): let them end, then say so once
+            run.proc.wait()
+            run.out.close()
+        raise
+    if failed is not None:
+        raise failed
+
+
+def main(argv: Sequence[str], command: Callable[[str], list[str]] = make_command) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.suite", description="make test's surfaces, cheapest first")
+    parser.add_argument("--lanes", type=int, default=2, help="how many surfaces after the gate run at once")
+    parser.add_argument("surfaces", nargs="*")
+    args = parser.parse_args(argv)
+    if not args.surfaces or args.lanes < 1:
+        print("usage: python -m tests.suite [--lanes N>=1] SURFACE [SURFACE ...]  (make targets)", file=sys.stderr)
         return 2
     record: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _commit(),
         "load_before": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
+        "lanes": args.lanes,
         "surfaces": {},
         "complete": False,
     }
+    serial, parallel = split_serial(args.surfaces)
+    previous = _previous_times()
     started = time.perf_counter()
-    for surface in surfaces:
-        began = time.perf_counter()
-        try:
-            code = subprocess.run(["make", "--no-print-directory", surface], cwd=ROOT).returncode
-        except KeyboardInterrupt:  # Ctrl-C reached the surface too; the last complete record stays as it was
-            print(f"make test: interrupted during `make {surface}`; no timings recorded", file=sys.stderr)
-            return 130
-        record["surfaces"][surface] = round(time.perf_counter() - began, 1)
-        if code != 0:
-            record["failed"] = surface
-            _save(record)
-            print(
-                f"make test: `make {surface}` failed (exit {code}); the surfaces after it did not run", file=sys.stderr
-            )
-            return code
+    try:
+        run_serial(serial, record["surfaces"], command)
+        run_lanes(longest_first(parallel, previous), args.lanes, record["surfaces"], command)
+    except KeyboardInterrupt:  # the last complete record stays as it was
+        print("make test: interrupted; no timings recorded", file=sys.stderr)
+        return 130
+    except Failed as red:
+        record["failed"] = red.surface
+        _save(record)
+        print(
+            f"make test: `make {red.surface}` failed (exit {red.code}); the surfaces after it did not start",
+            file=sys.stderr,
+        )
+        return red.code
     record.update(
         complete=True, total_s=round(time.perf_counter() - started, 1), load_after=round(os.getloadavg()[0], 2)
     )
     _save(record)
     times = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in record["surfaces"].items())
-    print(f"make test: all {len(surfaces)} surfaces green in {record['total_s']:.0f} s ({times})")
+    print(f"make test: all {len(args.surfaces)} surfaces green in {record['total_s']:.0f} s ({times})")
     return 0
 
 

@@ -1,0 +1,53 @@
+"""make test's runner as a user meets it: lanes that finish, a red surface that stops the rest, output kept whole.
+
+The surfaces here are tiny Python commands standing in for make targets, so
+the runner's own behaviour is what is under test, in a second or two.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import suite
+
+
+def _commands(behaviour: dict[str, str]):
+    """A surface name -> a real process: `ok`, `red` (exit 3), or `slow` (0.5 s, then ok)."""
+    scripts = {
+        "ok": "print('ran {name}')",
+        "red": "print('broke {name}'); raise SystemExit(3)",
+        "slow": "import time; time.sleep(0.5); print('ran {name}')",
+    }
+    return lambda name: [sys.executable, "-c", scripts[behaviour[name]].format(name=name)]
+
+
+def test_every_lane_surface_runs_and_its_output_is_printed_whole(tmp_path: Path, capsys) -> None:
+    behaviour = {"a": "slow", "b": "ok", "c": "ok", "d": "slow"}
+    times: dict[str, float] = {}
+    suite.run_lanes(list(behaviour), 2, times, _commands(behaviour), tmp_path)
+    out = capsys.readouterr().out
+    assert set(times) == set(behaviour), f"a surface in the lanes never ran: {times}"
+    for name in behaviour:
+        assert f"ran {name}" in out, f"surface {name}'s own output must reach the terminal"
+        assert (tmp_path / f"{name}.log").read_text().strip() == f"ran {name}", "each surface keeps its own log"
+
+
+def test_after_a_red_surface_no_new_one_starts(tmp_path: Path) -> None:
+    behaviour = {"first": "red", "second": "ok", "third": "ok"}
+    times: dict[str, float] = {}
+    with pytest.raises(suite.Failed) as red:
+        suite.run_lanes(list(behaviour), 1, times, _commands(behaviour), tmp_path)
+    assert (red.value.surface, red.value.code) == ("first", 3), "the red surface and its exit code are named"
+    assert list(times) == ["first"], "one lane: nothing may start after the red surface"
+
+
+def test_a_red_surface_in_a_lane_lets_the_running_one_finish(tmp_path: Path) -> None:
+    behaviour = {"long": "slow", "short": "red", "later": "ok"}
+    times: dict[str, float] = {}
+    with pytest.raises(suite.Failed):
+        suite.run_lanes(list(behaviour), 2, times, _commands(behaviour), tmp_path)
+    assert "long" in times, "a surface already running when another goes red finishes and is timed"
+    assert "later" not in times, "no surface starts after a red one"
