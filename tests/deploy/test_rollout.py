@@ -20,7 +20,6 @@ import pytest
 
 from deploy import rollout_page
 from deploy.rollout import (
-    EXIT_INPUT,
     EXIT_INTERRUPTED,
     EXIT_PROMOTED,
     EXIT_REFUSED,
