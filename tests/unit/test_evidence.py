@@ -135,7 +135,7 @@ def test_a_verdict_without_an_executed_check_is_refused_by_every_reader(
     # the service and the registry load through verify; the rollout too, and it reads the ratchet with record.read
     with pytest.raises(artifacts.ArtifactError, match="no gate check was executed"):
         artifacts.load_verified(tmp_path / artifacts.MODEL_FILE, require_gate=True)
-    with pytest.raises(artifacts.ArtifactError, match="no gate check was executed"):
+    with pytest.raises(rollout.CandidateRefused, match="no gate check was executed"):
         rollout.check_candidate(tmp_path / artifacts.MODEL_FILE)
     candidate = record.read(small_artifact / artifacts.METRICS_FILE)
     with pytest.raises(record.RecordError, match="no gate check was executed"):
