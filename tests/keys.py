@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from src import artifacts, signing
 
 
 @dataclass(frozen=True)
@@ -28,3 +31,13 @@ def ec_key_pair(folder: Path, name: str = "signer") -> KeyPair:
         key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     return KeyPair(private, public)
+
+
+def signed_copy(pair: Path, folder: Path, keys: KeyPair) -> Path:
+    """The gated pair in `pair` (and nothing else) copied to `folder` and signed there; returns the model path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE):
+        shutil.copy(pair / name, folder / name)
+    model = folder / artifacts.MODEL_FILE
+    signing.sign(model, private_key=keys.private)
+    return model

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from src import artifacts, record, schema, signing
-from tests.keys import KeyPair, ec_key_pair
+from tests.keys import KeyPair, ec_key_pair, signed_copy
 from tests.processes import free_port, run_module, running
 from tests.service.test_service_process import _failure_line, _local, _startup, image_command
 
@@ -19,17 +19,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
     return ec_key_pair(tmp_path_factory.mktemp("keys"))
 
 
-def _signed_pair(small_artifact: Path, folder: Path, keys: KeyPair) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE):
-        shutil.copy(small_artifact / name, folder / name)
-    model = folder / artifacts.MODEL_FILE
-    signing.sign(model, private_key=keys.private)
-    return model
-
-
 def test_a_locally_signed_pair_serves_with_the_trusted_key_set(small_artifact: Path, tmp_path: Path, keys) -> None:
-    model = _signed_pair(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     port = free_port()
     env = {"MODEL_PATH": str(model), "TRUSTED_PUBLIC_KEY": str(keys.public)}
     with running(_local(image_command(), port), f"http://127.0.0.1:{port}/health", env, tmp_path / "uvicorn.log"):
@@ -40,7 +31,7 @@ def test_a_locally_signed_pair_serves_with_the_trusted_key_set(small_artifact: P
 
 
 def test_one_edited_record_field_stops_startup_in_one_line(small_artifact: Path, tmp_path: Path, keys) -> None:
-    model = _signed_pair(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     rec = record.read(model.parent / artifacts.METRICS_FILE)
     record.write(rec.model_copy(update={"holdout_ece": 0.0}), model.parent / artifacts.METRICS_FILE)
     assert artifacts.verify(model, require_gate=True), "the edit must pass the sha check to mean anything"
@@ -51,7 +42,7 @@ def test_one_edited_record_field_stops_startup_in_one_line(small_artifact: Path,
 
 
 def test_an_unsigned_pair_stops_startup_when_a_key_is_trusted(small_artifact: Path, tmp_path: Path, keys) -> None:
-    model = _signed_pair(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     (model.parent / signing.SIGNATURE_FILE).unlink()
     result = _startup(model, TRUSTED_PUBLIC_KEY=str(keys.public))
     assert result.returncode != 0, "an unsigned pair served although a key is trusted"
@@ -59,7 +50,7 @@ def test_an_unsigned_pair_stops_startup_when_a_key_is_trusted(small_artifact: Pa
 
 
 def test_a_pair_signed_by_another_key_stops_startup(small_artifact: Path, tmp_path: Path, keys) -> None:
-    model = _signed_pair(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     stranger = ec_key_pair(tmp_path / "stranger")
     result = _startup(model, TRUSTED_PUBLIC_KEY=str(stranger.public))
     assert result.returncode != 0, "a pair signed by an untrusted key served"

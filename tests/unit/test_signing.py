@@ -10,22 +10,12 @@ from pathlib import Path
 import pytest
 
 from src import artifacts, record, signing
-from tests.keys import KeyPair, ec_key_pair
+from tests.keys import KeyPair, ec_key_pair, signed_copy
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
     return ec_key_pair(tmp_path_factory.mktemp("keys"))
-
-
-def _signed_copy(small_artifact: Path, folder: Path, keys: KeyPair) -> Path:
-    """The gated pair (and nothing else) copied to `folder` and signed there; returns the model path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE):
-        shutil.copy(small_artifact / name, folder / name)
-    model = folder / artifacts.MODEL_FILE
-    signing.sign(model, private_key=keys.private)
-    return model
 
 
 def _refusal(model: Path, public_key: Path) -> str:
@@ -37,7 +27,7 @@ def _refusal(model: Path, public_key: Path) -> str:
 
 
 def test_a_signed_pair_verifies_and_the_signature_sits_beside_it(small_artifact: Path, tmp_path: Path, keys) -> None:
-    model = _signed_copy(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     assert (model.parent / signing.SIGNATURE_FILE).is_file(), "the signature must live beside the pair"
     signing.verify(model, public_key=keys.public)
 
@@ -46,7 +36,7 @@ def test_the_signature_covers_exactly_the_model_and_its_record(small_artifact: P
     folder = tmp_path / "pair"
     (folder / artifacts.REJECTED_DIR).mkdir(parents=True)
     (folder / artifacts.REJECTED_DIR / "notes.txt").write_text("a failed candidate's leftovers")
-    model = _signed_copy(small_artifact, folder, keys)
+    model = signed_copy(small_artifact, folder, keys)
     bundle = json.loads((folder / signing.SIGNATURE_FILE).read_text())
     statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
     signed = sorted(resource["name"] for resource in statement["predicate"]["resources"])
@@ -56,7 +46,7 @@ def test_the_signature_covers_exactly_the_model_and_its_record(small_artifact: P
 
 
 def test_an_edited_record_field_is_refused(small_artifact: Path, tmp_path: Path, keys) -> None:
-    model = _signed_copy(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     rec = record.read(model.parent / artifacts.METRICS_FILE)
     record.write(
         rec.model_copy(update={"holdout_auc": min(rec.holdout_auc + 0.05, 0.96)}), model.parent / "metrics.json"
@@ -72,7 +62,7 @@ def test_a_swapped_model_is_refused_even_with_a_consistent_record(
 ) -> None:
     from src.train import fit
 
-    model = _signed_copy(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     fitted = fit(small_customers, seed=3)
     artifacts.stage_model(fitted.model, model).replace(model)
     rec = record.read(model.parent / artifacts.METRICS_FILE)
@@ -82,8 +72,8 @@ def test_a_swapped_model_is_refused_even_with_a_consistent_record(
 
 
 def test_the_signature_of_another_pair_is_refused(small_artifact: Path, tmp_path: Path, keys) -> None:
-    model = _signed_copy(small_artifact, tmp_path / "pair", keys)
-    other = _signed_copy(small_artifact, tmp_path / "other", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
+    other = signed_copy(small_artifact, tmp_path / "other", keys)
     rec = record.read(other.parent / artifacts.METRICS_FILE)
     record.write(rec.model_copy(update={"seed": rec.seed + 1}), other.parent / artifacts.METRICS_FILE)
     signing.sign(other, private_key=keys.private)
@@ -92,26 +82,26 @@ def test_the_signature_of_another_pair_is_refused(small_artifact: Path, tmp_path
 
 
 def test_a_truncated_signature_is_refused(small_artifact: Path, tmp_path: Path, keys) -> None:
-    model = _signed_copy(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     sig = model.parent / signing.SIGNATURE_FILE
     sig.write_bytes(sig.read_bytes()[: len(sig.read_bytes()) // 2])
     assert "does not verify" in _refusal(model, keys.public)
 
 
 def test_a_signature_by_another_key_is_refused(small_artifact: Path, tmp_path: Path, keys) -> None:
-    model = _signed_copy(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     stranger = ec_key_pair(tmp_path / "stranger")
     assert "Key mismatch" in _refusal(model, stranger.public)
 
 
 def test_an_unsigned_pair_is_refused(small_artifact: Path, tmp_path: Path, keys) -> None:
-    model = _signed_copy(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     (model.parent / signing.SIGNATURE_FILE).unlink()
     assert "has no signature" in _refusal(model, keys.public)
 
 
 def test_a_failed_signing_keeps_the_previous_signature(small_artifact: Path, tmp_path: Path, keys) -> None:
-    model = _signed_copy(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     before = (model.parent / signing.SIGNATURE_FILE).read_bytes()
     not_a_key = tmp_path / "not-a-key.pem"
     not_a_key.write_text("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
@@ -140,7 +130,7 @@ def test_the_rollout_refuses_an_unsigned_candidate_when_a_key_is_trusted(
 ) -> None:
     from deploy.rollout import CandidateRefused, check_candidate
 
-    model = _signed_copy(small_artifact, tmp_path / "pair", keys)
+    model = signed_copy(small_artifact, tmp_path / "pair", keys)
     monkeypatch.setenv("TRUSTED_PUBLIC_KEY", str(keys.public))
     assert check_candidate(model).gate_passed, "a signed, gated candidate must pass the check"
     (model.parent / signing.SIGNATURE_FILE).unlink()
