@@ -1,0 +1,128 @@
+"""Real processes on 127.0.0.1: a free port, a wait that ends on the event, a stop that leaves nothing behind.
+
+One home for what the stack, the tests, the labs and the benchmarks all do
+with the servers they start (nginx, uvicorn, Prometheus), so a wait or a stop
+behaves the same wherever it runs. It knows nothing of the model: it sits
+beside `atomic` at the bottom of the import order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+HOST = "127.0.0.1"
+# How often a wait looks again: short against a service's ~2 s start, long against a busy loop.
+POLL_INTERVAL_S = 0.05
+# A start that fails is seen at once (the process exits); a deadline only catches a hang, so it is
+# generous: a machine at load 14 starts a service in tens of seconds, not 2.
+STARTUP_TIMEOUT_S = 120.0
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the kernel's pick); the caller binds it before anyone else asks."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def poll_until(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen | None = None,
+    interval: float = POLL_INTERVAL_S,
+) -> T:
+    """The first truthy `probe()`; a `proc` that exits first fails at once, so `timeout` only catches a hang."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: the process exited with {proc.returncode} first")
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what}: not within {timeout:g} s")
+        time.sleep(interval)
+
+
+def answers(url: str, expect: dict | None = None) -> bool:
+    """True when `url` answers 200 (and its JSON holds `expect`); a refused or half-open socket is just "not yet"."""
+    try:
+        response = httpx.get(url, timeout=1.0)
+        return response.status_code == 200 and all(response.json().get(k) == v for k, v in (expect or {}).items())
+    except (httpx.TransportError, ValueError):
+        return False
+
+
+def wait_healthy(
+    url: str, proc: subprocess.Popen | None = None, timeout: float = STARTUP_TIMEOUT_S, expect: dict | None = None
+) -> None:
+    """Until `url` answers 200 (with `expect` in its JSON); the server dying ends the wait at once."""
+    poll_until(
+        lambda: answers(url, expect),
+        timeout=timeout,
+        what=f"{url} ready{f' with {expect}' if expect else ''}",
+        proc=proc,
+    )
+
+
+def gone(pid: int) -> bool:
+    """True once pid has exited; reaps it when it is our own (detached) child."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:  # not our child: gone when signal 0 fails or only a zombie is left
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            return True
+
+
+def stop_group(
+    pid: int, sig: signal.Signals = signal.SIGTERM, proc: subprocess.Popen | None = None, timeout: float = 10.0
+) -> None:
+    """Signal the leader, wait for it, then SIGKILL its whole group (each server starts in a session of its own).
+
+    The group catches what outlives the leader: nginx workers whose master was
+    killed keep serving the old stage and holding the port until stopped.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    with contextlib.suppress(TimeoutError):
+        poll_until(
+            lambda: proc.poll() is not None if proc is not None else gone(pid),
+            timeout=timeout,
+            what=f"pid {pid} stopping",
+        )
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if proc is not None:
+        proc.wait()
+    else:
+        gone(pid)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL what is still there after `timeout`; always reaped (a child not in its own group)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
