@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from deploy.analysis import probability_psi
-from src import schema
+from src import gate, schema
 from src.make_dataset import generate
 
 CHECKS = ("gate-record", "ratchet", "shadow")
@@ -63,8 +63,7 @@ def gate_record(args: argparse.Namespace) -> tuple[bool, str]:
 
 def ratchet(args: argparse.Namespace) -> tuple[bool, str]:
     stable, candidate = _get(f"{args.stable}/health")["holdout_auc"], _get(f"{args.candidate}/health")["holdout_auc"]
-    floor = round(stable - args.tolerance, 4)
-    ok = candidate >= floor
+    ok = gate.ratchet_allows(candidate, stable, args.tolerance)
     return ok, f"candidate AUC {candidate} {'>=' if ok else '<'} stable {stable} - {args.tolerance}"
 
 

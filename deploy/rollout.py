@@ -354,8 +354,7 @@ def ratchet_allows(candidate: ArtifactRecord, prod_path: Path, tolerance: float)
     if not prod_path.is_file():
         return True, "no production baseline yet"
     prod_auc = record.read(prod_path).holdout_auc
-    floor = round(prod_auc - tolerance, 4)
-    ok = candidate.holdout_auc >= floor
+    ok = gate.ratchet_allows(candidate.holdout_auc, prod_auc, tolerance)
     return ok, f"candidate AUC {candidate.holdout_auc} {'>=' if ok else '<'} production {prod_auc} - {tolerance}"
 
 

@@ -58,6 +58,17 @@ MOVE_EPSILON = 1e-9  # a probability "moves" beyond float noise; an input the mo
 PERMUTATION_REPEATS = 5  # shuffles per input, averaged, seeded: same data + seed, same figure
 # ------------------------------------------------------------------------------
 
+
+def ratchet_floor(baseline_auc: float, tolerance: float = REGRESSION_TOLERANCE) -> float:
+    """The lowest AUC that may replace `baseline_auc`; rounded as the records are, so 0.84 - 0.02 is 0.82."""
+    return round(baseline_auc - tolerance, 4)
+
+
+def ratchet_allows(candidate_auc: float, baseline_auc: float | None, tolerance: float = REGRESSION_TOLERANCE) -> bool:
+    """The one ratchet rule: the gate's regression check, the rollout's promotion and the release checks ask it."""
+    return baseline_auc is None or candidate_auc >= ratchet_floor(baseline_auc, tolerance)
+
+
 EXIT_PASSED, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
 
 
@@ -195,7 +206,7 @@ CHECKS: tuple[Check, ...] = (
         label="holdout AUC >= production - tolerance",
         op=">=",
         value=lambda ev: ev.auc,
-        threshold=lambda ev: (ev.baseline_auc or 0.0) - REGRESSION_TOLERANCE,
+        threshold=lambda ev: ratchet_floor(ev.baseline_auc or 0.0),
         fails=(
             "holdout AUC {value:.4f} < production {ev.baseline_auc} - " + f"{REGRESSION_TOLERANCE}"
             ": this candidate would make predictions worse for users than the model they have now"
