@@ -23,16 +23,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from deploy.rollout import EXIT_PROMOTED, RolloutSettings, run
-from deploy.stack import Stack, StackSettings
-from deploy.traffic import customers, replay
-from src import artifacts, config
+from deploy.control.controller import run
+from deploy.drivers.stack import Stack
+from deploy.drivers.traffic import customers, replay
+from deploy.settings import RolloutSettings, StackSettings
+from src import artifacts, config, exits
 from tests.processes import free_port
 
 CASES = {
     "identical (A/A)": ("app.main:app", {}),
-    "3 % of requests +100 ms": ("deploy.faulty:app", {"FAULT_DELAY_S": "0.1", "FAULT_SLOW_SHARE": "0.03"}),
-    "every request +20 ms": ("deploy.faulty:app", {"FAULT_DELAY_S": "0.02"}),
+    "3 % of requests +100 ms": ("deploy.drivers.faulty:app", {"FAULT_DELAY_S": "0.1", "FAULT_SLOW_SHARE": "0.03"}),
+    "every request +20 ms": ("deploy.drivers.faulty:app", {"FAULT_DELAY_S": "0.02"}),
 }
 
 
@@ -84,7 +85,7 @@ def one_rollout(model: Path, app: str, env: dict[str, str], clients: int, bodies
             for thread in threads:
                 thread.join()
             Stack.attach(stack_cfg.stack_dir).down()
-        return code == EXIT_PROMOTED, reason
+        return code == exits.OK, reason
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import httpx
 
-from deploy.stack import Stack, StackSettings
-from deploy.traffic import customers, replay
+from deploy.drivers.stack import Stack
+from deploy.drivers.traffic import customers, replay
+from deploy.settings import StackSettings
 from src import artifacts, config
 from tests.processes import free_port
 
@@ -64,7 +65,7 @@ def main() -> int:
                 candidate_port=free_port(),
                 prometheus_port=free_port(),
                 stack_dir=Path(tmp),
-                candidate_app="deploy.faulty:app",
+                candidate_app="deploy.drivers.faulty:app",
                 candidate_env=fault,
             )
             with Stack(cfg) as stack:

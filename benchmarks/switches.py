@@ -22,9 +22,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from deploy import compose
-from deploy.stack import Stack, StackSettings
-from deploy.traffic import customers
+from deploy.drivers import compose
+from deploy.drivers.stack import Stack
+from deploy.drivers.traffic import customers
+from deploy.settings import StackSettings
 from src import artifacts, config
 from tests.processes import free_port
 from tests.switching import SWITCHES, KeepAliveLoad, Tally, through_switches

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from deploy.analysis import probability_psi
-from src import gate, schema
+from deploy.rules.analysis import probability_psi
+from deploy.settings import ReleaseChecksSettings
+from src import exits, gate, schema
 from src.make_dataset import generate
 
 CHECKS = ("gate-record", "ratchet", "shadow")
@@ -114,8 +114,7 @@ def serve(args: argparse.Namespace) -> None:
             self.end_headers()
             self.wfile.write(body)
 
-    host = os.environ.get("RELEASE_CHECKS_HOST", "127.0.0.1")
-    ThreadingHTTPServer((host, args.port), Handler).serve_forever()
+    ThreadingHTTPServer((ReleaseChecksSettings().host, args.port), Handler).serve_forever()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.check == "serve":
         serve(args)
-        return 0
+        return exits.OK
     ok, why = run_check(args.check, args)
     print(f"{args.check}: {'pass' if ok else 'fail'}: {why}", file=sys.stdout if ok else sys.stderr)
-    return 0 if ok else 1
+    return exits.OK if ok else exits.NO
 
 
 if __name__ == "__main__":

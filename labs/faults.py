@@ -296,12 +296,16 @@ FAULTS: dict[str, Fault] = {
     ),
     "candidate-500s": Fault(
         "the candidate is deployed with FAULT_ERROR_RATE=0.3 (deploy.faulty)",
-        lambda root: set_release(root, candidate_app="deploy.faulty:app", candidate_env={"FAULT_ERROR_RATE": "0.3"}),
+        lambda root: set_release(
+            root, candidate_app="deploy.drivers.faulty:app", candidate_env={"FAULT_ERROR_RATE": "0.3"}
+        ),
         (RELEASE,),
     ),
     "slower-candidate": Fault(
         "the candidate is deployed with an extra 20 ms per /predict (FAULT_DELAY_S=0.02)",
-        lambda root: set_release(root, candidate_app="deploy.faulty:app", candidate_env={"FAULT_DELAY_S": "0.02"}),
+        lambda root: set_release(
+            root, candidate_app="deploy.drivers.faulty:app", candidate_env={"FAULT_DELAY_S": "0.02"}
+        ),
         (RELEASE,),
     ),
     "train-serve-skew": Fault(

@@ -267,7 +267,7 @@ class Runner:
                     proc.wait()
 
     def _replay(self, proc: subprocess.Popen, port: int, app: str, command: str, log) -> tuple[bool, str, str]:
-        from deploy.traffic import customers  # the tree's own replay: the bodies the rollout sends
+        from deploy.drivers.traffic import customers  # the tree's own replay: the bodies the rollout sends
 
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from deploy.traffic import post
+from deploy.drivers.traffic import post
 
 KINDS = ("predict", "batch")
 BATCH_SIZE = 10  # customers per /predict/batch request: a real batch, still thousands of requests per switch

@@ -16,11 +16,7 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
 from app.settings import ServiceSettings
-from deploy.compose import ComposeSettings
-from deploy.export import ExportSettings
-from deploy.faulty import FaultSettings
-from deploy.rollout import RolloutSettings
-from deploy.stack import StackSettings
+from deploy.settings import ComposeSettings, ExportSettings, FaultSettings, RolloutSettings, StackSettings
 from labs.surfaces import LabSettings
 from src.config import ROOT, PipelineSettings
 from src.registry import RegistrySettings

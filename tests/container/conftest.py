@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deploy import compose
+from deploy.drivers import compose
 from src import artifacts
 from src.config import ROOT
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from deploy import compose
-from deploy.traffic import customers, replay
+from deploy.drivers import compose
+from deploy.drivers.traffic import customers, replay
 from src import config
 from src.config import ROOT
 from tests.container.conftest import artifact_folder, docker, labels, report, wait_stage

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from deploy.stack import Stack, StackSettings
-from deploy.traffic import customers
+from deploy.drivers.stack import Stack
+from deploy.drivers.traffic import customers
+from deploy.settings import StackSettings
 from src import artifacts
 from tests.processes import free_port
 

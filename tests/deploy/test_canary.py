@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from deploy.traffic import replay
+from deploy.drivers.traffic import replay
 from tests.deploy.conftest import MakeStack
 
 
@@ -49,7 +49,7 @@ def test_a_candidate_answering_500_is_not_hidden_by_failover(make_stack: MakeSta
     stack = make_stack(
         mode="canary",
         canary_percent=100,
-        candidate_app="deploy.faulty:app",
+        candidate_app="deploy.drivers.faulty:app",
         candidate_env={"FAULT_ERROR_RATE": "1.0"},
     )
     replies = list(replay(stack.cfg.url, bodies, 10))

@@ -20,10 +20,11 @@ from typing import Any
 
 import httpx
 
-from deploy import prom_judge
-from deploy.analysis import LogCursor, VariantWindow
-from deploy.rollout import Rollout, RolloutSettings
-from deploy.traffic import replay
+from deploy.control.controller import Rollout
+from deploy.drivers import prom_engine
+from deploy.drivers.traffic import replay
+from deploy.rules.analysis import LogCursor, VariantWindow
+from deploy.settings import RolloutSettings
 from src import schema
 from tests.deploy.conftest import MakeStack
 
@@ -106,9 +107,9 @@ def test_a_burst_of_client_disconnects_does_not_fail_a_healthy_canary(make_stack
         f"the burst is too small to prove anything: counted as failures it gives success {counted_as_failures:.1%}"
     )
 
-    logged = Rollout(stack, CFG, bodies).judge("canary 50%", stable, candidate, sent)
+    logged, _ = Rollout(stack, CFG, bodies).judge("canary 50%", stable, candidate)
     for _ in range(CFG.inconclusive_retries + 1):
-        promql = prom_judge.judge(stack.cfg.prometheus_url, CFG, opened, opened)
+        promql = prom_engine.judge(stack.cfg.prometheus_url, CFG, opened, opened).figures
         if promql.verdict != "inconclusive":
             break
         time.sleep(CFG.inconclusive_wait_s)

@@ -20,8 +20,9 @@ import pytest
 import yaml
 
 from app.observability import LATENCY_BUCKETS
-from deploy import export, promql
-from deploy.rollout import RolloutSettings
+from deploy.render import manifests as export
+from deploy.rules import promql
+from deploy.settings import RolloutSettings
 from src.config import ROOT
 
 SCHEMAS = ROOT / "deploy" / "k8s-schemas"

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from deploy.traffic import replay
+from deploy.drivers.traffic import replay
 from tests.deploy.conftest import MakeStack
 
 LORIS_SOCKETS = 1100  # more than nginx's old 1,024 worker connections

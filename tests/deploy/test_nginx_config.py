@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy import nginx
-from deploy.stack import StackSettings, effective_mode, stage_dir, template_values
+from deploy.drivers import nginx
+from deploy.drivers.stack import effective_mode, stage_dir, template_values
+from deploy.settings import StackSettings
 from src.config import ROOT
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from deploy import promql
-from deploy.rollout import RolloutSettings
-from deploy.traffic import replay
+from deploy.drivers.traffic import replay
+from deploy.rules import promql
+from deploy.settings import RolloutSettings
 from tests.deploy.conftest import MakeStack
 
 

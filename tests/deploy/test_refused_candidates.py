@@ -1,6 +1,6 @@
 """A candidate the service could not load is refused by the rollout in one line, before any process starts.
 
-Exit 3 (EXIT_REFUSED), never 1: 1 means "rolled back", which a crashing
+Exit 3 (exits.REFUSED), never 1: 1 means "rolled back", which a crashing
 rollout used to print with a traceback. The hostile archives are the
 service's own (tests/archives.py), each with a record that matches it.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.rollout import EXIT_REFUSED, main
-from src import artifacts
+from deploy.rollout import main
+from src import artifacts, exits
 from src.config import ROOT
 from tests import archives
 from tests.processes import free_port
@@ -53,7 +53,7 @@ def test_every_unloadable_candidate_exits_refused_before_the_stack_starts(
         candidate = _hostile(case, small_artifact, tmp_path / str(i))
         code = main(["--stable", str(small_artifact / artifacts.MODEL_FILE), "--candidate", str(candidate)])
         captured = capsys.readouterr()
-        assert code == EXIT_REFUSED, f"{case}: exit {code}, expected {EXIT_REFUSED} (refused):\n{captured.err}"
+        assert code == exits.REFUSED, f"{case}: exit {code}, expected {exits.REFUSED} (refused):\n{captured.err}"
         lines = captured.err.strip().splitlines()
         assert len(lines) == 1, f"{case}: one line expected: {captured.err}"
         assert lines[0].startswith("rollout refused: "), f"{case}: {captured.err}"
@@ -72,7 +72,7 @@ def test_the_rollout_command_refuses_an_unfitted_candidate_in_one_line(small_art
         text=True,
         timeout=120,
     )
-    assert done.returncode == EXIT_REFUSED, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == exits.REFUSED, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
     assert done.stderr.strip().count("\n") == 0, f"one line expected:\n{done.stderr}"
     assert "is not fitted" in done.stderr, done.stderr

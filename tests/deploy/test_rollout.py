@@ -18,18 +18,12 @@ import httpx
 import pandas as pd
 import pytest
 
-from deploy import rollout_page
-from deploy.rollout import (
-    EXIT_INTERRUPTED,
-    EXIT_PROMOTED,
-    EXIT_REFUSED,
-    EXIT_ROLLED_BACK,
-    RolloutSettings,
-    main,
-    run,
-)
-from deploy.stack import Stack, StackSettings
-from src import artifacts, record
+from deploy.control.controller import run
+from deploy.drivers.stack import Stack
+from deploy.render import page as rollout_page
+from deploy.rollout import main
+from deploy.settings import RolloutSettings, StackSettings
+from src import artifacts, exits, record
 from src.config import ROOT
 from src.make_dataset import generate, write
 from src.train import run as train
@@ -126,7 +120,7 @@ def test_a_healthy_candidate_goes_through_every_step_and_is_promoted(
 ) -> None:
     cfg = stack_cfg.model_copy(update={"candidate_model": healthy_candidate})
     code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv", FAST.model_copy(update={"steps": (5, 25, 50, 100)}))
-    assert code == EXIT_PROMOTED, report["reason"]
+    assert code == exits.OK, report["reason"]
     assert [s["stage"] for s in report["steps"]] == ["shadow", "canary 5%", "canary 25%", "canary 50%", "canary 100%"]
     assert all(s["verdict"] == "pass" for s in report["steps"]), report["steps"]
     candidate_metrics = record.read(healthy_candidate.with_name(artifacts.METRICS_FILE))
@@ -159,13 +153,17 @@ def test_a_broken_candidate_is_rolled_back_and_the_baseline_untouched(
     tmp_path: Path,
 ) -> None:
     cfg = stack_cfg.model_copy(
-        update={"candidate_model": healthy_candidate, "candidate_app": "deploy.faulty:app", "candidate_env": fault}
+        update={
+            "candidate_model": healthy_candidate,
+            "candidate_app": "deploy.drivers.faulty:app",
+            "candidate_env": fault,
+        }
     )
     before = prod.read_bytes()
     code, report = _rollout(
         cfg, prod, stable_dir / "snapshot.csv", FAST.model_copy(update={"skip_shadow": skip_shadow})
     )
-    assert code == EXIT_ROLLED_BACK
+    assert code == exits.NO
     assert report["outcome"] == "rolled_back"
     assert report["steps"][-1]["stage"] == failing_stage, f"caught at {report['steps'][-1]['stage']}"
     assert reason in report["reason"], report["reason"]
@@ -192,10 +190,14 @@ def test_a_candidate_slow_on_3_percent_of_requests_is_caught_in_shadow(
 ) -> None:
     fault = {"FAULT_DELAY_S": "0.1", "FAULT_SLOW_SHARE": "0.03"}
     cfg = stack_cfg.model_copy(
-        update={"candidate_model": healthy_candidate, "candidate_app": "deploy.faulty:app", "candidate_env": fault}
+        update={
+            "candidate_model": healthy_candidate,
+            "candidate_app": "deploy.drivers.faulty:app",
+            "candidate_env": fault,
+        }
     )
     code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv", FAST.model_copy(update={"shadow_requests": 1500}))
-    assert code == EXIT_ROLLED_BACK, "3 % of requests 100 ms slower must not reach users"
+    assert code == exits.NO, "3 % of requests 100 ms slower must not reach users"
     assert report["steps"][-1]["stage"] == "shadow"
     assert "candidate slower" in report["reason"], report["reason"]
 
@@ -207,7 +209,7 @@ def test_train_serve_skew_is_caught_in_shadow(
     before = prod.read_bytes()
     gated_on = FAST.model_copy(update={"gate_data": skewed_candidate.with_name("cents.csv")})
     code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv", gated_on)
-    assert code == EXIT_ROLLED_BACK
+    assert code == exits.NO
     assert report["steps"][-1]["stage"] == "shadow"
     assert "score PSI" in report["reason"], report["reason"]
     assert prod.read_bytes() == before
@@ -220,7 +222,7 @@ def test_an_idle_canary_is_inconclusive_never_promoted(
     before = prod.read_bytes()
     idle = FAST.model_copy(update={"traffic": "none", "skip_shadow": True})
     code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv", idle)
-    assert code == EXIT_ROLLED_BACK, "no traffic is no evidence: it must not pass"
+    assert code == exits.NO, "no traffic is no evidence: it must not pass"
     assert "inconclusive" in report["reason"], report["reason"]
     assert prod.read_bytes() == before
     assert _nginx_mode(cfg) == "stable"
@@ -231,7 +233,7 @@ def test_an_ungated_candidate_is_refused(
 ) -> None:
     train(stable_dir / "snapshot.csv", tmp_path)  # trained, never gated
     code = main(["--stable", str(stack_cfg.stable_model), "--candidate", str(tmp_path / artifacts.MODEL_FILE)])
-    assert code == EXIT_REFUSED
+    assert code == exits.REFUSED
     assert "did not pass the quality gate" in capsys.readouterr().err
 
 
@@ -325,7 +327,7 @@ def test_sigterm_mid_rollout_leaves_traffic_on_stable_and_the_stack_stoppable(
     _wait_for(lambda: _predictions(stack_cfg) >= served + 10, proc, "canary traffic (mid-window)")
     proc.send_signal(signal.SIGTERM)
     output = _ended(proc)
-    assert proc.returncode == EXIT_INTERRUPTED, output
+    assert proc.returncode == exits.INTERRUPTED, output
     assert _nginx_mode(stack_cfg) == "stable", "an interrupted rollout must leave users on stable"
     assert prod.read_bytes() == before
     down = _stack_down(env)
@@ -343,7 +345,7 @@ def test_sigterm_during_promotion_waits_for_a_consistent_end(
     _wait_for(lambda: (stack_cfg.stack_dir / "drill.stable-restarted").exists(), proc, "the middle of its promotion")
     proc.send_signal(signal.SIGTERM)
     output = _ended(proc)
-    assert proc.returncode == EXIT_PROMOTED, f"a signal mid-promotion must wait for its end:\n{output}"
+    assert proc.returncode == exits.OK, f"a signal mid-promotion must wait for its end:\n{output}"
     served = _consistent(stack_cfg, prod)
     assert served == record.read(healthy_candidate.with_name(artifacts.METRICS_FILE)).model_sha256
     assert not (stack_cfg.stack_dir / "promote.json").exists(), "a finished promotion left its intent behind"
@@ -383,7 +385,7 @@ def test_a_baseline_that_cannot_be_written_rolls_the_promotion_back(
     before = prod.read_bytes()
     cfg = stack_cfg.model_copy(update={"candidate_model": healthy_candidate})
     code, report = _rollout(cfg, prod, stable_dir / "snapshot.csv", FAST.model_copy(update={"skip_shadow": True}))
-    assert code == EXIT_ROLLED_BACK, report["reason"]
+    assert code == exits.NO, report["reason"]
     assert "could not be written" in report["reason"], report["reason"]
     assert prod.read_bytes() == before
     _consistent(cfg, prod)
@@ -409,7 +411,7 @@ def test_a_stable_process_dying_mid_canary_fails_no_user_and_aborts(
     _wait_for(lambda: len(access.read_text().splitlines()) >= served_before + 50, proc, "users at canary 25 %")
     os.kill(_state(stack_cfg)["pids"]["stable"], signal.SIGKILL)
     output = _ended(proc)
-    assert proc.returncode == EXIT_ROLLED_BACK, output
+    assert proc.returncode == exits.NO, output
     assert "the stable process died" in output, output
     statuses = [
         json.loads(line)["status"] for line in (stack_cfg.stack_dir / "nginx-access.log").read_text().splitlines()
@@ -428,7 +430,7 @@ def test_a_dead_nginx_master_is_detected_replaced_and_fully_stopped(
     _wait_for(lambda: _in_canary(stack_cfg, 50), proc, "its first canary step")
     os.kill(_state(stack_cfg)["pids"]["nginx"], signal.SIGKILL)  # its worker lives on, holding the port
     output = _ended(proc)
-    assert proc.returncode == EXIT_ROLLED_BACK, output
+    assert proc.returncode == exits.NO, output
     assert "nginx process died" in output, output
     assert _nginx_mode(stack_cfg) == "stable", "the replacement nginx is not on the stable stage"
     down = _stack_down(env)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from deploy.traffic import replay
+from deploy.drivers.traffic import replay
 from tests.deploy.conftest import MakeStack, log_events
 
 
@@ -47,7 +47,7 @@ def test_a_hanging_shadow_holds_a_keepalive_client_only_until_the_mirror_timeout
     stack = make_stack(
         mode="shadow",
         shadow_timeout="300ms",
-        candidate_app="deploy.faulty:app",
+        candidate_app="deploy.drivers.faulty:app",
         candidate_env={"FAULT_DELAY_S": str(candidate_delay_s)},
     )
     replies = list(replay(stack.cfg.url, bodies, 4))

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from deploy.stack import Stack, StackSettings
+from deploy.drivers.stack import Stack
+from deploy.settings import StackSettings
 from src import artifacts
 from tests.processes import free_port
 from tests.switching import SWITCHES, KeepAliveLoad, Tally, label, through_switches

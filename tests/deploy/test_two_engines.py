@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from deploy.rollout import EXIT_PROMOTED, EXIT_ROLLED_BACK
-from deploy.stack import StackSettings
+from deploy.settings import StackSettings
+from src import exits
 from tests.deploy.test_rollout import (  # noqa: F401 - the rollout tests' gated models, reused as fixtures
     FAST,
     _rollout,
@@ -26,9 +26,9 @@ from tests.deploy.test_rollout import (  # noqa: F401 - the rollout tests' gated
 )
 
 CASES = [
-    ({}, False, EXIT_PROMOTED),
-    ({"FAULT_ERROR_RATE": "0.5"}, True, EXIT_ROLLED_BACK),
-    ({"FAULT_DELAY_S": "0.02"}, True, EXIT_ROLLED_BACK),
+    ({}, False, exits.OK),
+    ({"FAULT_ERROR_RATE": "0.5"}, True, exits.NO),
+    ({"FAULT_DELAY_S": "0.02"}, True, exits.NO),
 ]
 
 
@@ -59,7 +59,7 @@ def test_log_and_promql_engines_agree_on_every_window(
     skip_shadow: bool,
     expected: int,
 ) -> None:
-    app = "deploy.faulty:app" if fault else "app.main:app"
+    app = "deploy.drivers.faulty:app" if fault else "app.main:app"
     cfg = stack_cfg.model_copy(
         update={"candidate_model": healthy_candidate, "candidate_app": app, "candidate_env": fault, "prometheus": True}
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from deploy.traffic import post
+from deploy.drivers.traffic import post
 from src.config import ROOT
 from src.schema import EXAMPLE_CUSTOMER
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import compose, nginx
+from deploy.drivers import compose, nginx
 from src import artifacts
 from src.config import ROOT
 

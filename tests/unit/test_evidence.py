@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deploy import rollout
+from deploy.control import candidate as admission
 from src import artifacts, config, data, gate, record, schema, train
 from src.features import FEATURE_COLUMNS, build_features, one_hot_columns
 
@@ -135,8 +135,8 @@ def test_a_verdict_without_an_executed_check_is_refused_by_every_reader(
     # the service and the registry load through verify; the rollout too, and it reads the ratchet with record.read
     with pytest.raises(artifacts.ArtifactError, match="no gate check was executed"):
         artifacts.load_verified(tmp_path / artifacts.MODEL_FILE, require_gate=True)
-    with pytest.raises(rollout.CandidateRefused, match="no gate check was executed"):
-        rollout.check_candidate(tmp_path / artifacts.MODEL_FILE)
+    with pytest.raises(admission.CandidateRefused, match="no gate check was executed"):
+        admission.check_candidate(tmp_path / artifacts.MODEL_FILE)
     candidate = record.read(small_artifact / artifacts.METRICS_FILE)
     with pytest.raises(record.RecordError, match="no gate check was executed"):
-        rollout.ratchet_allows(candidate, tmp_path / artifacts.METRICS_FILE, 0.02)
+        admission.ratchet_allows(candidate, tmp_path / artifacts.METRICS_FILE, 0.02)

@@ -17,8 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from deploy import rollout_page
-from deploy.rollout import RolloutSettings, StepResult
+from deploy.render import page as rollout_page
+from deploy.rules.window import StepResult
+from deploy.settings import RolloutSettings
 from src import artifacts, card, drift, drift_page, gate, record
 from src.make_dataset import generate, write
 from tests.unit.test_drift import write_log

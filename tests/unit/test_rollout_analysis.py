@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.analysis import LatencyVerdict, LogCursor, VariantWindow, churn_share_bound, probability_psi
-from deploy.rollout import RolloutSettings, check_candidate, ratchet_allows, verify_measured
+from deploy.control.candidate import check_candidate, ratchet_allows, verify_measured
+from deploy.rules.analysis import LatencyVerdict, LogCursor, VariantWindow, churn_share_bound, probability_psi
+from deploy.settings import RolloutSettings
 from src import artifacts, record
 
 

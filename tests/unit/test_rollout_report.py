@@ -6,14 +6,13 @@ import json
 import socket
 from pathlib import Path
 
-from deploy import rollout
+from deploy.control import controller as rollout
+from src import exits
 
 
 def finish(tmp_path: Path, port: int | None) -> list[str]:
     said: list[str] = []
-    rollout._finish(
-        {}, tmp_path / "rollout.json", "refused", "ratchet: worse", said.append, rollout.EXIT_ROLLED_BACK, port
-    )
+    rollout._finish({}, tmp_path / "rollout.json", "refused", "ratchet: worse", said.append, exits.NO, port)
     assert json.loads((tmp_path / "rollout.json").read_text())["outcome"] == "refused"
     return said
 

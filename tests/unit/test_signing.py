@@ -128,7 +128,7 @@ def test_the_refusal_names_the_changed_file_however_the_library_quotes_it() -> N
 def test_the_rollout_refuses_an_unsigned_candidate_when_a_key_is_trusted(
     small_artifact: Path, tmp_path: Path, keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from deploy.rollout import CandidateRefused, check_candidate
+    from deploy.control.candidate import CandidateRefused, check_candidate
 
     model = signed_copy(small_artifact, tmp_path / "pair", keys)
     monkeypatch.setenv("TRUSTED_PUBLIC_KEY", str(keys.public))

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from deploy.stack import StackSettings, check_ports_free
+from deploy.drivers.stack import check_ports_free
+from deploy.settings import StackSettings
 
 
 def _free_port() -> int:

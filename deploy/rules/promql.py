@@ -3,7 +3,7 @@
 The local controller judges windows from the services' logs; on a cluster,
 Argo Rollouts and Flagger judge them from Prometheus. Both must apply the same
 rules, so the rules live here once and every engine renders them: the export
-(`deploy/export.py`: Argo AnalysisTemplate, Flagger MetricTemplates, a plain
+(`deploy/render/manifests.py`: Argo AnalysisTemplate, Flagger MetricTemplates, a plain
 rules file) and the promtool tests (`tests/unit/test_export.py`).
 
 Each check is one query that returns one number, compared with a fixed bound:
@@ -33,10 +33,8 @@ subtraction per bucket pair. It runs as a job/webhook (deploy/release_checks.py)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # deploy.rollout may judge with these queries: no import cycle at run time
-    from deploy.rollout import RolloutSettings
+from deploy.settings import RolloutSettings
 
 PREDICT_ENDPOINTS = 'endpoint=~"/predict|/predict/batch"'  # the analysis covers what users call, not /health
 ANSWERED = 'status!="499"'  # a client that hung up (499) is no request to judge, as in the log-based analysis

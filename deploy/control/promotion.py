@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from deploy.stack import Stack
+from deploy.drivers.stack import Stack
 from src import atomic, record
 from src.record import ArtifactRecord
 

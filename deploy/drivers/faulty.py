@@ -1,6 +1,6 @@
 """A candidate with a fault injected, for drills: the real service wrapped, not a mock.
 
-`uvicorn deploy.faulty:app` serves app.main exactly, except that
+`uvicorn deploy.drivers.faulty:app` serves app.main exactly, except that
 FAULT_DELAY_S adds latency to a FAULT_SLOW_SHARE of /predict requests (all by
 default) and FAULT_ERROR_RATE turns that
 share of /predict requests into HTTP 500s. The fault sits inside the service's
@@ -13,23 +13,12 @@ from __future__ import annotations
 import asyncio
 import random
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.main import create_app
-
-
-class FaultSettings(BaseSettings):
-    """The drill's faults (a candidate only; never set in production)."""
-
-    model_config = SettingsConfigDict(env_prefix="FAULT_", env_ignore_empty=True, frozen=True, extra="ignore")
-
-    delay_s: float = Field(0.0, ge=0.0, description="added to /predict requests, in seconds")
-    slow_share: float = Field(1.0, ge=0.0, le=1.0, description="share of /predict requests that get the delay")
-    error_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of /predict answered with HTTP 500")
+from deploy.settings import FaultSettings
 
 
 class Faulty:

@@ -1,0 +1,1 @@
+"""Orchestration: the rollout controller, the candidate's admission, the promotion transaction."""
