@@ -7,7 +7,7 @@
 Two keep-alive connections per client kind (--connections) (`POST /predict`, `POST
 /predict/batch` of 10), back to back, through `shadow`, `canary 25`, `canary
 50`, `stable`, with at least DWELL requests after each switch. Each request
-is counted raw (the first attempt) and as deploy.traffic.post sees it (once
+is counted raw (the first attempt) and as deploy.drivers.traffic.post sees it (once
 more when the connection closed before any response). Figures only, never a
 verdict: the tests hold the zero (tests/deploy/test_switches.py,
 tests/container/test_compose.py).

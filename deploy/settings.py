@@ -40,12 +40,12 @@ class StackSettings(BaseSettings):
         True, description="also run Prometheus scraping both services (false: a lighter stack, log analysis only)"
     )
     prometheus_port: int = Field(
-        9090, description="Prometheus, scraping both services every second (deploy/prometheus.py)"
+        9090, description="Prometheus, scraping both services every second (deploy/drivers/prometheus.py)"
     )
     shadow_timeout: str = Field("1s", description="how long nginx waits for a mirrored request")
     stack_dir: Path = Field(ROOT / ".stack", description="rendered config, pids, logs, rollout.json")
     candidate_app: str = Field(
-        "app.main:app", description="another ASGI app for the candidate (fault drills: deploy.faulty:app)"
+        "app.main:app", description="another ASGI app for the candidate (fault drills: deploy.drivers.faulty:app)"
     )
     candidate_env: dict[str, str] = Field(default_factory=dict, description="extra environment for the candidate")
 
@@ -91,11 +91,13 @@ class RolloutSettings(BaseSettings):
         None, description="the snapshot the candidate was gated on, to re-measure it (default: CHURN_DATA)"
     )
     drill_pause_at: str | None = Field(
-        None, description="fault drill: pause the promotion at this step (deploy/promote.py) for drill_pause_s"
+        None,
+        description="fault drill: pause the promotion at this step (deploy/control/promotion.py) for drill_pause_s",
     )
     drill_pause_s: float = Field(30.0, description="fault drill: how long the promotion pauses")
     analysis: str = Field(
-        "logs", description="prometheus: success and p99 judged by the cluster's PromQL too (deploy/prom_judge.py)"
+        "logs",
+        description="prometheus: success and p99 judged by the cluster's PromQL too (deploy/drivers/prom_engine.py)",
     )
 
     @field_validator("steps", mode="before")

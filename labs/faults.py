@@ -295,7 +295,7 @@ FAULTS: dict[str, Fault] = {
         (SNAPSHOT,),
     ),
     "candidate-500s": Fault(
-        "the candidate is deployed with FAULT_ERROR_RATE=0.3 (deploy.faulty)",
+        "the candidate is deployed with FAULT_ERROR_RATE=0.3 (deploy.drivers.faulty)",
         lambda root: set_release(
             root, candidate_app="deploy.drivers.faulty:app", candidate_env={"FAULT_ERROR_RATE": "0.3"}
         ),

@@ -12,9 +12,9 @@
 # request). The stage is files in STAGE_DIR that nginx/stage.conf.template
 # tests on every request (`shadow`, `canary-a` or `canary-b` with its set of
 # `a-bucket-NN`/`b-bucket-NN` files for each 1 % of a canary, and `stage.json`
-# for /stage), written in the order of deploy/nginx.py's write_stage(): every
+# for /stage), written in the order of deploy/drivers/nginx.py's write_stage(): every
 # switch takes effect in one atomic file operation. It judges NGINX_MODE and CANARY_PERCENT by the
-# rules of deploy/nginx.py's stage() (tests/unit/test_compose_stage.py holds
+# rules of deploy/rules/stages.py's stage() (tests/unit/test_compose_stage.py holds
 # the two to the same verdicts and the same files): a canary at 0 % is the
 # stable stage. The stage last set is kept in conf.d, so a container that
 # restarts comes back in it. NGINX_CONF_DIR moves the output (the unit test

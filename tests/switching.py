@@ -5,7 +5,7 @@ alive, and a stage switch that closes a connection a client is sending on
 loses that request. This drives several keep-alive connections (`/predict`
 and `/predict/batch`) back to back while a switch function runs, and tallies
 every request twice: raw (the first attempt, as a client without retries sees
-it) and as the project's own client sees it (deploy.traffic.post: once more
+it) and as the project's own client sees it (deploy.drivers.traffic.post: once more
 when the connection closed before any response). The local-stack and compose
 switch tests and `python -m benchmarks.switches` share it.
 """

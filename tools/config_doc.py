@@ -16,7 +16,14 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
 from app.settings import ServiceSettings
-from deploy.settings import ComposeSettings, ExportSettings, FaultSettings, RolloutSettings, StackSettings
+from deploy.settings import (
+    ComposeSettings,
+    ExportSettings,
+    FaultSettings,
+    ReleaseChecksSettings,
+    RolloutSettings,
+    StackSettings,
+)
 from labs.surfaces import LabSettings
 from src.config import ROOT, PipelineSettings
 from src.registry import RegistrySettings
@@ -28,11 +35,12 @@ CLASSES: tuple[tuple[type[BaseSettings], str], ...] = (
     (RegistrySettings, "src/registry.py"),
     (ServiceSettings, "app/settings.py"),
     (TrustSettings, "src/signing.py"),
-    (StackSettings, "deploy/stack.py"),
-    (RolloutSettings, "deploy/rollout.py"),
-    (FaultSettings, "deploy/faulty.py"),
-    (ComposeSettings, "deploy/compose.py"),
-    (ExportSettings, "deploy/export.py"),
+    (StackSettings, "deploy/settings.py"),
+    (RolloutSettings, "deploy/settings.py"),
+    (FaultSettings, "deploy/settings.py"),
+    (ComposeSettings, "deploy/settings.py"),
+    (ExportSettings, "deploy/settings.py"),
+    (ReleaseChecksSettings, "deploy/settings.py"),
     (LabSettings, "labs/surfaces.py"),
 )
 

@@ -3,7 +3,7 @@
 The config is prometheus/prometheus.yml (the file docker compose mounts), with
 each compose target (`stable:8000`) replaced by the local address, so both
 topologies scrape the same series the same way. Canary analysis on a cluster
-reads exactly these series (deploy/promql.py); here they can be queried at
+reads exactly these series (deploy/rules/promql.py); here they can be queried at
 http://127.0.0.1:PROMETHEUS_PORT while a rollout runs.
 """
 

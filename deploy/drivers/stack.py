@@ -52,7 +52,7 @@ def template_values(cfg: StackSettings) -> dict[str, str]:
 
 
 def stage_dir(cfg: StackSettings) -> Path:
-    """The files nginx reads per request to choose the stage (deploy/nginx.py write_stage)."""
+    """The files nginx reads per request to choose the stage (deploy/drivers/nginx.py write_stage)."""
     return cfg.stack_dir.resolve() / "stage"
 
 

@@ -1,6 +1,6 @@
 """Prometheus in the loop: the stack's real Prometheus scrapes both services, the PromQL checks read it.
 
-The same queries the Argo/Flagger export carries (deploy/promql.py), run
+The same queries the Argo/Flagger export carries (deploy/rules/promql.py), run
 against the local Prometheus, and the release checks (deploy/release_checks.py)
 run against the real services, as a cluster Job or webhook would.
 """

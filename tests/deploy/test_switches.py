@@ -7,7 +7,7 @@ connections at once: a client already sending its next request on one got
 request, so a switch closes nothing. Several keep-alive clients per kind
 (`/predict`, `/predict/batch`) run back to back through the issue's four
 switches, thousands of requests each, and every request is counted raw (the
-first attempt) and after deploy.traffic.post's one retry.
+first attempt) and after deploy.drivers.traffic.post's one retry.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A real HTTP/1.1 server on 127.0.0.1 (a socket server, so the fault is exact
 and every run the same) answers a connection's first request with
 keep-alive, then closes that connection under the next one without a byte of
-response: the race a reload used to cause. deploy.traffic.post and the
+response: the race a reload used to cause. deploy.drivers.traffic.post and the
 client example in docs/api.md must both serve that request by one retry on a
 fresh connection, must not retry an answer that started and broke, and must
 not retry a timeout.

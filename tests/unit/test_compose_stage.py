@@ -1,6 +1,6 @@
 """One judge of a stage for the local stack and for compose, and compose's checks before Docker acts.
 
-deploy/nginx.py's stage() judges MODE and CANARY_PERCENT for `make stack-set`
+deploy/rules/stages.py's stage() judges MODE and CANARY_PERCENT for `make stack-set`
 and `make compose-set`; nginx/render-stage.sh applies the same rules inside
 the compose nginx container (which has no Python). These tests hold the two
 to the same verdict on every input, so they cannot drift apart.
@@ -63,7 +63,7 @@ def stage_files(folder: Path) -> dict[str, str]:
 @pytest.mark.parametrize(("mode", "percent"), CASES)
 def test_the_local_stack_and_the_compose_nginx_judge_a_stage_alike(mode: str, percent: str, tmp_path: Path) -> None:
     assert shell_verdict(mode, percent, tmp_path) == python_verdict(mode, percent), (
-        f"MODE={mode!r} CANARY_PERCENT={percent!r}: render-stage.sh and deploy.nginx.stage() disagree"
+        f"MODE={mode!r} CANARY_PERCENT={percent!r}: render-stage.sh and deploy.rules.stages.stage() disagree"
     )
 
 
@@ -92,7 +92,7 @@ def test_render_stage_renders_the_templates_deploy_nginx_renders(tmp_path: Path)
     nginx.render(values, tmp_path / "py")
     for name in nginx.TEMPLATE_FILES:
         assert (tmp_path / f"{name}.conf").read_text() == (tmp_path / "py" / f"{name}.conf").read_text(), (
-            f"render-stage.sh and deploy/nginx.py render {name}.conf differently"
+            f"render-stage.sh and deploy/drivers/nginx.py render {name}.conf differently"
         )
 
 
