@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshots", type=Path, default=None, help="save a Chromium screenshot of each page here")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    from deploy import rollout_page
+    from deploy.render import page as rollout_page
     from src import card, drift, drift_page
 
     print(f"pages (import of matplotlib and the page modules: {time.perf_counter() - started:.2f} s)")

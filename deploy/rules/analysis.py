@@ -123,11 +123,11 @@ class LatencyVerdict:
       This catches a candidate slower on every request even when stable's own
       tail is long enough to hide it (a constant +20 ms under load).
 
-    Comparing one p99 with another, as a single number each, rolled back an
-    identical candidate 3 times in 7 on a busy 2-core machine: a p99 over a
+    Comparing one p99 with another, as a single number each, rolls back
+    identical candidates on a busy machine (docs/benchmarks.md): a p99 over a
     few hundred requests is nearly their maximum, and one scheduling stall
-    moves it by 20 ms. Counting exceedances turns the stall into one request
-    among hundreds, which a test with alpha = 0.001 weighs as the noise it is.
+    moves it. Counting exceedances turns the stall into one request among
+    hundreds, which a test with alpha = 0.001 weighs as the noise it is.
     """
 
     bound_ms: float

@@ -1,0 +1,106 @@
+"""The rollout's window checks are declared once: every engine judges them by id, none by the wording of a sentence."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from deploy.drivers import prom_engine
+from deploy.render.page import CHECK_NAMES
+from deploy.rules import promql, window
+from deploy.rules.analysis import VariantWindow
+from deploy.settings import RolloutSettings
+
+CFG = RolloutSettings()
+
+
+def _window(n: int, status: int = 200, latency_ms: float = 5.0, churn_every: int = 4) -> VariantWindow:
+    """n answered /predict requests, as the service logs them: an access line and a prediction line each."""
+    w = VariantWindow()
+    for i in range(n):
+        churn = int(i % churn_every == 0)
+        access = {"event": "access", "path": "/predict", "status": status, "latency_ms": latency_ms + (i % 7) / 10}
+        w.add(
+            [
+                access,
+                {
+                    "event": "prediction",
+                    "request_id": f"r{i}",
+                    "churn_probability": 0.2 + 0.6 * churn,
+                    "prediction": churn,
+                },
+            ]
+        )
+    return w
+
+
+def test_every_declared_check_is_judged_by_the_log_engine():
+    assert set(window._LOG_ENGINE) == set(window.BY_ID), "a declared check the log engine cannot judge, or the reverse"
+
+
+def test_every_check_promql_names_is_a_query_the_export_carries():
+    queries = {c.name for c in promql.checks(CFG, "1m", "10m")}
+    declared = {c.promql for c in window.WINDOW_CHECKS if c.promql}
+    assert declared == queries, f"window checks name {declared}, the PromQL export carries {queries}"
+    assert set(prom_engine.CHECK_OF_QUERY.values()) <= set(window.BY_ID)
+
+
+def test_every_threshold_a_check_names_is_a_rollout_setting():
+    for check in window.WINDOW_CHECKS:
+        unknown = set(check.bounded_by) - set(RolloutSettings.model_fields)
+        assert not unknown, f"{check.id} is bounded by {unknown}, which RolloutSettings does not have"
+
+
+def test_the_page_labels_each_check_as_declared():
+    assert {c.id: c.label for c in window.WINDOW_CHECKS} == CHECK_NAMES
+
+
+@pytest.mark.parametrize("stage", ["shadow", "canary 25%"])
+def test_a_healthy_window_passes_every_check_of_its_stage(stage: str):
+    stable, candidate = _window(400), _window(400)
+    figures = window.measure(stage, stable, candidate, CFG, list(stable.latencies_ms or []))
+    verdict = window.judge(stage, figures, CFG)
+    assert verdict.passed, verdict.reason
+    assert [o.check for o in verdict.outcomes] == [c.id for c in window.checks_for(stage)]
+
+
+def test_a_candidate_that_errors_fails_the_success_check_by_id():
+    stable, candidate = _window(400), _window(400, status=500)
+    figures = window.measure("canary 50%", stable, candidate, CFG, list(stable.latencies_ms or []))
+    verdict = window.judge("canary 50%", figures, CFG)
+    failed = [o.check for o in verdict.outcomes if o.passed is False]
+    assert failed[0] == "success", f"an erroring candidate failed {failed}, not the success check first"
+    assert verdict.reason.startswith("candidate success 0.0% <"), verdict.reason
+
+
+def test_the_promql_engine_replaces_checks_by_id_and_keeps_the_rest():
+    stable, candidate = _window(400), _window(400, status=500)
+    figures = window.measure("canary 50%", stable, candidate, CFG, list(stable.latencies_ms or []))
+    logs = window.judge("canary 50%", figures, CFG)
+    cleared = [window.Outcome("success", "prometheus", True), window.Outcome("latency", "prometheus", True)]
+    replaced = logs.replaced(cleared)
+    assert [o.check for o in replaced.outcomes] == [o.check for o in logs.outcomes], "the declared order moved"
+    assert {o.check: o.engine for o in replaced.outcomes}["success"] == "prometheus"
+    assert {o.check: o.engine for o in replaced.outcomes}["churn_share"] == "logs", "a log-only check was dropped"
+
+
+def test_no_evidence_from_an_engine_fails_the_window_saying_inconclusive():
+    stable, candidate = _window(400), _window(400)
+    figures = window.measure("canary 5%", stable, candidate, CFG, list(stable.latencies_ms or []))
+    none = [window.Outcome("success", "prometheus", None), window.Outcome("latency", "prometheus", None)]
+    verdict = window.judge("canary 5%", figures, CFG).replaced(none, "no evidence for success-rate in 12000ms")
+    assert not verdict.passed, "a window no engine could judge passed"
+    assert verdict.reason == "inconclusive: no evidence for success-rate in 12000ms"
+
+
+def test_an_engine_cannot_judge_a_check_the_stage_does_not_have():
+    stable, candidate = _window(400), _window(400)
+    figures = window.measure("canary 5%", stable, candidate, CFG, list(stable.latencies_ms or []))
+    with pytest.raises(ValueError, match="score_psi"):
+        window.judge("canary 5%", figures, CFG).replaced([window.Outcome("score_psi", "prometheus", True)])
+
+
+def test_the_verdict_is_typed_not_prose():
+    fields = {f.name for f in dataclasses.fields(window.WindowVerdict)}
+    assert fields == {"stage", "outcomes", "inconclusive"}
