@@ -31,7 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from deploy.analysis import probability_psi
-from src import gate, schema
+from src import schema
+from src.gate import contract as gate
 from src.make_dataset import generate
 
 CHECKS = ("gate-record", "ratchet", "shadow")

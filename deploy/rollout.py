@@ -37,8 +37,9 @@ from deploy import rollout_page
 from deploy.analysis import LatencyVerdict, LogCursor, VariantWindow, churn_share_bound, probability_psi
 from deploy.stack import ProcessDied, Stack, StackSettings
 from deploy.traffic import customers, replay
-from src import artifacts, atomic, config, data, gate, metrics, record, signing
+from src import artifacts, atomic, config, data, metrics, record, signing
 from src.features import build_features
+from src.gate import contract as gate
 from src.record import ArtifactRecord
 from src.train import split
 

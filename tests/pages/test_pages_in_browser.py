@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from src import artifacts, card, data, drift, drift_page, pages, record
+from src import artifacts, card, data, pages, record
+from src.drift import page as drift_page
+from src.drift import reading
 from tests.browser import Rendered, render, section_ids
 from tests.processes import run_module
 from tests.unit.test_drift import write_log
@@ -79,7 +81,7 @@ def test_the_drift_page_shows_a_histogram_per_input(small_artifact: Path, tmp_pa
     assert result.returncode == 3, f"a 1.5x charges batch must call for retraining: {result.stdout[-300:]}"
     rendered = render(page, tmp_path / "drift.png")
     _drawn(rendered, drift_page.SECTIONS)
-    inputs = [*drift.NUMERIC_FEATURES, *drift.CATEGORICAL_FEATURES]
+    inputs = [*reading.NUMERIC_FEATURES, *reading.CATEGORICAL_FEATURES]
     histograms = rendered.dom.split('<section id="histograms">')[1].split("</section>")[0]
     assert histograms.count("<svg") == len(inputs), "one histogram per model input"
     assert "monthly_charges: PSI" in histograms
