@@ -22,6 +22,7 @@ from deploy.faulty import FaultSettings
 from deploy.rollout import RolloutSettings
 from deploy.stack import StackSettings
 from labs.surfaces import LabSettings
+from src import exits
 from src.config import ROOT, PipelineSettings
 from src.registry import RegistrySettings
 from src.signing import TrustSettings
@@ -80,7 +81,7 @@ def main() -> int:
     PAGE.parent.mkdir(exist_ok=True)
     PAGE.write_text(render())
     print(f"wrote {PAGE.relative_to(ROOT)}")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from src import artifacts, card, data, pages, record
+from src import artifacts, card, data, exits, pages, record
 from src.drift import page as drift_page
 from src.drift import reading
 from tests.browser import Rendered, render, section_ids
@@ -96,7 +96,7 @@ def test_a_card_that_cannot_be_drawn_is_one_line_and_leaves_the_old_page(
     folder = tmp_path / "empty" if missing == "card" else small_artifact
     snapshot = tmp_path / "no-such.csv" if missing == "snapshot" else small_artifact / "snapshot.csv"
     result = run_module("src.report", "--dir", str(folder), "--data", str(snapshot), "--html", str(page))
-    assert result.returncode == 1
+    assert result.returncode == exits.REFUSED, "a card that cannot be drawn is refused input, not a failed gate"
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert len(lines) == 1, f"one readable line, not {lines}"
     assert page.read_text() == "the previous card", "a failed render must never replace a good page"
