@@ -37,7 +37,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from src import artifacts, atomic, exits
 
-if TYPE_CHECKING:  # model_signing pulls in sigstore (~1.3 s of imports): loaded only when a signature is involved
+if TYPE_CHECKING:  # model_signing pulls in sigstore, a slow import (docs/benchmarks.md): loaded only for a signature
     from model_signing import hashing
 
 SIGNATURE_FILE = "model.sig"
