@@ -87,17 +87,17 @@ class UnknownShare(_Frozen):
 
 
 class Thresholds(_Frozen):
-    """The lines the report was judged by, recorded with it so a reader needs no source."""
+    """The lines the report was judged by, recorded with it so a reader needs no source; only min_rows varies."""
 
-    psi_warn_floor: float
-    psi_retrain_floor: float
-    warn_false_alarm: float
-    retrain_false_alarm: float
-    unknown_warn: float
-    unknown_retrain: float
-    bins: int
-    epsilon: float
-    min_rows: int
+    psi_warn_floor: float = PSI_WARN
+    psi_retrain_floor: float = PSI_RETRAIN
+    warn_false_alarm: float = WARN_FALSE_ALARM
+    retrain_false_alarm: float = RETRAIN_FALSE_ALARM
+    unknown_warn: float = UNKNOWN_WARN
+    unknown_retrain: float = UNKNOWN_RETRAIN
+    bins: int = BINS
+    epsilon: float = EPSILON
+    min_rows: int = MIN_ROWS
 
 
 class DriftReport(_Frozen):
@@ -251,17 +251,7 @@ def drift_report(training: pd.DataFrame | Reference, recent_df: pd.DataFrame, mi
         unknown=unknown,
         status=overall,
         reason=_reason(features, unknown, overall),
-        thresholds=Thresholds(
-            psi_warn_floor=PSI_WARN,
-            psi_retrain_floor=PSI_RETRAIN,
-            warn_false_alarm=WARN_FALSE_ALARM,
-            retrain_false_alarm=RETRAIN_FALSE_ALARM,
-            unknown_warn=UNKNOWN_WARN,
-            unknown_retrain=UNKNOWN_RETRAIN,
-            bins=BINS,
-            epsilon=EPSILON,
-            min_rows=min_rows,
-        ),
+        thresholds=Thresholds(min_rows=min_rows),
     )
 
 
