@@ -117,11 +117,11 @@ def _next_step(model_path: Path) -> str:
 def _freeze_startup_objects() -> None:
     """Move everything loaded so far out of the cyclic garbage collector's reach.
 
-    pandas, scikit-learn and scipy leave ~174,000 tracked objects, and a full
-    collection walks all of them: 214 ms on a 2-core VM at load ~6 (2026-11),
-    triggered by whichever request happens to allocate enough (a large invalid
-    batch did, stalling /health 250 ms). Frozen, a full collection takes
-    microseconds; the startup objects live as long as the process anyway.
+    pandas, scikit-learn and scipy leave a six-figure count of tracked objects,
+    and a full collection walks all of them, stalling whichever request
+    happens to allocate enough (docs/benchmarks.md, "app/main.py"). Frozen,
+    a full collection takes microseconds; the startup objects live as long
+    as the process anyway.
     """
     gc.collect()
     gc.freeze()

@@ -59,8 +59,8 @@ class Metrics:
 
         Prometheus's increase() needs a sample before a counter's first rise: a
         series born at 140 between two scrapes reads as no requests at all
-        (measured 2026-11-23: a 300-request burst through a fresh stack gave the
-        PromQL checks no sample), and a candidate's first 500s would go uncounted.
+        (docs/benchmarks.md, "app/observability.py"), and a candidate's first
+        500s would go uncounted.
         """
         for endpoint in endpoints:
             for status in ("200", "500"):
@@ -110,7 +110,7 @@ _second: list[Any] = [-1, ""]  # the last whole UTC second seen, and its text
 def timestamp() -> str:
     """UTC now as 2026-11-23T12:11:16.789Z; the text of the second is formatted once per second.
 
-    datetime.now(UTC).isoformat() cost 3.1 us a call, a third of a log line (2-core VM at load ~5, 2026-11).
+    datetime.now(UTC).isoformat() cost a third of a log line (docs/benchmarks.md, "app/observability.py").
     """
     now = time.time()
     second = int(now)
@@ -120,7 +120,7 @@ def timestamp() -> str:
 
 
 def _line(event: str, stamp: str, fields: dict[str, Any]) -> str:
-    # pydantic-core's serialiser: 2.4 us for a prediction line where json.dumps took 13 us (same VM and day).
+    # pydantic-core's serialiser: a fifth of json.dumps's time for a prediction line (docs/benchmarks.md).
     # It writes UTF-8 rather than \u escapes; NaN/Infinity become null (the validated inputs carry neither).
     return to_json({"event": event, "ts": stamp, **fields}).decode() + "\n"
 
@@ -151,7 +151,7 @@ def log_rows(event: str, shared: dict[str, Any], keys: tuple[str, ...], rows: Se
     stands. JSON's grammar allows that only between two elements: a quote
     inside a string is always escaped, and a string's closing quote is
     followed by `,` `:` `]` or `}`, never by `{`. Per-line serialisation cost
-    ~2 us a customer, a quarter of a batch of 1,000 (2-core VM, 2026-11).
+    a quarter of a batch of 1,000 (docs/benchmarks.md, "app/observability.py").
     Row values are scalars (validated inputs, predictions): no nested object
     can carry the boundary either.
     """

@@ -3,7 +3,7 @@
 Scoring goes through `src.features.build_matrix`, the numpy core training's
 `build_features` calls. For the shipped model (StandardScaler + LogisticRegression) the same
 arithmetic sklearn performs is replayed on numpy arrays, skipping sklearn's
-per-call input validation (~1 ms a call); the output is bit-for-bit equal,
+per-call input validation (docs/benchmarks.md, "app/predictor.py"); the output is bit-for-bit equal,
 and a test holds it to that. Any other estimator is scored by sklearn itself.
 """
 

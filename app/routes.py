@@ -56,7 +56,7 @@ class RawRoute(APIRoute):
     """A route whose endpoint takes the Request alone and returns a Response: FastAPI calls it as is.
 
     FastAPI's own handler solves dependencies and parses the query string on
-    every request, ~25 us of a ~250 us /predict (2-core VM, 2026-11); the
+    every request, a tenth of a /predict (docs/benchmarks.md, "app/routes.py"); the
     predict endpoints have neither, they read and validate their body
     themselves (app.validation). The route stays an APIRoute, so OpenAPI
     documents it and the app's exception handlers still answer for it.
@@ -85,8 +85,8 @@ def predictions(
     """The scoring path of both endpoints (and of the startup check): validated customers -> predictions.
 
     Returns plain dicts in the `Prediction` shape (self_check validates one against the model at startup)
-    and the input columns: per-row `model_dump` and `Prediction` models cost ~5 us a customer, a third of
-    a batch's time (2-core VM at load ~5, 2026-11).
+    and the input columns: per-row `model_dump` and `Prediction` models cost a third of a batch's time
+    (docs/benchmarks.md, "app/routes.py").
     """
     columns = {name: [getattr(c, name) for c in customers] for name in INPUT_FIELDS}
     probabilities = predictor.churn_probability(columns).tolist()

@@ -23,10 +23,9 @@ CUSTOMER_MAX_KEYS = max(MIN_KEY_LIMIT, 2 * len(schema.INPUTS))  # room for every
 def at_most_keys(limit: int) -> Any:
     """A before-validator refusing an object with more than `limit` keys, with one error.
 
-    `extra="forbid"` reports every unknown key on its own: a 1 MiB object of
-    100,000 keys took 124 ms to validate and 204 ms to list its errors (+130 MB
-    RSS); refused here it costs 42 ms and one error. Measured 2026-11, 2-core VM
-    at load ~6; the check adds ~0.7 us per customer on the valid path.
+    `extra="forbid"` reports every unknown key on its own, so a 1 MiB object
+    of keys costs an error each; refused here it costs one error
+    (docs/benchmarks.md, "app/schemas.py").
     """
 
     def check(cls: type[BaseModel], data: Any) -> Any:
@@ -90,8 +89,8 @@ class Batch(BaseModel):
 def bounded_batch(max_batch_size: int) -> type[Batch]:
     """Batch with MAX_BATCH_SIZE enforced by pydantic-core, which stops at the first customer past the limit.
 
-    Measured: a 1 MiB body of 349,518 `{}` rows is refused in 77 ms with one
-    `too_long` error, before any row is validated (the Python path took 176 s).
+    A 1 MiB body of `{}` rows is refused with one `too_long` error before any
+    row is validated (docs/benchmarks.md, "app/schemas.py").
     """
     return create_model(
         "Batch",

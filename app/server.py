@@ -3,8 +3,8 @@
 The image runs uvicorn on 0.0.0.0:8000 with nothing in front of it, and
 uvicorn's httptools protocol has no limit on the request line and headers:
 httptools keeps an unfinished header by concatenating each chunk onto it.
-Measured (2-core VM, load ~6, 2026-11): 4 connections each sending 32 MiB of
-one unfinished header grew the worker by +191 MB RSS and kept it busy copying.
+A few connections sending one endless header grow the worker by hundreds of
+MB and keep it busy copying (docs/benchmarks.md, "app/server.py").
 uvicorn's h11 protocol has `--h11-max-incomplete-event-size`, but h11 is the
 slower parser; this keeps httptools and closes a connection whose head grows
 past MAX_HEAD_BYTES with `431 Request Header Fields Too Large`, as nginx does
@@ -14,7 +14,7 @@ The count covers the bytes of the reads that start while a request's head
 is incomplete. A read that ends the previous request's body is not counted
 (with pipelining its tail may start the next head, so that head can pass the
 bound by under one read): counting it added body bytes to the next head, and
-on a keep-alive connection every third 130 KB batch got a 431 (2026-11).
+on a keep-alive connection large batches got a 431 (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -2,10 +2,9 @@
 
 The predict endpoints read the raw body and validate it in one pass of
 pydantic-core's Rust JSON parser (`model_validate_json`) instead of FastAPI's
-`json.loads` + Python-object validation. Measured on a 2-core VM at load ~6
-(2026-11), for a 1 MiB batch of 349,518 empty `{}` rows: FastAPI's path
-answered 422 after 176 s and stalled /health up to 50 s; here MAX_BATCH_SIZE
-stops it in ~80 ms with one `too_long` error (a 413). The parser also bounds
+`json.loads` + Python-object validation, which took minutes on a 1 MiB batch
+of empty rows and stalled /health; here MAX_BATCH_SIZE stops it at once with
+one `too_long` error, a 413 (docs/benchmarks.md, "app/validation.py"). The parser also bounds
 nesting (depth 200: "recursion limit exceeded") and refuses lone surrogates
 (`"\\ud800"`), so neither reaches the handlers, the logs or the encoder.
 

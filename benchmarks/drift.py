@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src import config, data, drift, schema
+from src import config, data, schema
+from src.drift import judging
 
 FIXED_WARN, FIXED_RETRAIN = 0.1, 0.25  # the lines before calibration
 SIZES = (100, 200, 500, 2000)
@@ -76,18 +77,18 @@ def log_part(lines: int, root: Path) -> None:
     print(f"  last line: {tail[0] if tail else '(none)'}")
 
 
-def verdicts(report: dict) -> tuple[str, str]:
+def verdicts(report: judging.DriftReport) -> tuple[str, str]:
     """(verdict under the fixed lines, the report's own verdict) for one report."""
-    worst = max(row["psi"] for row in report["features"].values())
-    unknown = max(row["share"] for row in report["unknown"].values())
+    worst = max(row.psi for row in report.features.values())
+    unknown = max(row.share for row in report.unknown.values())
     fixed = "retrain" if worst > FIXED_RETRAIN else "warn" if worst > FIXED_WARN or unknown > 0 else "ok"
-    return fixed, report["status"]
+    return fixed, report.status
 
 
 def alarms_part(draws: int) -> None:
     snapshot = data.load(config.settings().churn_data)
     rng = np.random.default_rng(2026)
-    training = drift.reference(snapshot)
+    training = judging.reference(snapshot)
     print(f"undrifted bootstrap resamples of {len(snapshot):,} training rows, {draws} draws per size")
     print("| n | fixed lines: warn or retrain | fixed: retrain | calibrated: warn or retrain | calibrated: retrain |")
     print("| --- | --- | --- | --- | --- |")
@@ -95,7 +96,7 @@ def alarms_part(draws: int) -> None:
         counts = np.zeros((2, 2))
         for _ in range(draws):
             sample = snapshot.iloc[rng.integers(0, len(snapshot), n)].reset_index(drop=True)
-            for k, verdict in enumerate(verdicts(drift.drift_report(training, sample, min_rows=n))):
+            for k, verdict in enumerate(verdicts(judging.drift_report(training, sample, min_rows=n))):
                 counts[k] += [verdict != "ok", verdict == "retrain"]
         rates = counts / draws
         print(f"| {n:,} | {rates[0, 0]:.1%} | {rates[0, 1]:.1%} | {rates[1, 0]:.1%} | {rates[1, 1]:.1%} |")
@@ -107,7 +108,7 @@ def alarms_part(draws: int) -> None:
             risen = sample.assign(
                 monthly_charges=sample["monthly_charges"] * 1.1, total_charges=sample["total_charges"] * 1.1
             )
-            flagged += [v == "retrain" for v in verdicts(drift.drift_report(training, risen, min_rows=n))]
+            flagged += [v == "retrain" for v in verdicts(judging.drift_report(training, risen, min_rows=n))]
         print(f"  n = {n:>5,}: fixed lines {flagged[0] / draws:.1%}, calibrated {flagged[1] / draws:.1%}")
 
 

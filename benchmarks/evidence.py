@@ -32,8 +32,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from src import gate, ingest, make_dataset
+from src import ingest, make_dataset
 from src.config import ROOT
+from src.gate import stage
 
 BASE_REF = "eebcd3f"  # the last commit whose src/features.py spelled the plans itself
 RENAMED = {"month-to-month": "Month-to-month", "one-year": "One year", "two-year": "Two year"}
@@ -157,7 +158,7 @@ def false_refusals(work: Path, seeds: int) -> None:
     for seed in range(seeds):
         snapshot = work / f"seed{seed}.csv"
         make_dataset.write(make_dataset.generate(seed), snapshot)
-        result = gate.run(snapshot, work / f"seed{seed}", seed, work / "no-baseline.json")
+        result = stage.run(snapshot, work / f"seed{seed}", seed, work / "no-baseline.json")
         passed += result.passed
         assert result.record.gate is not None
         for check in result.record.gate.checks:

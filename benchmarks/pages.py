@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from src import artifacts, config, data, gate, record
+from src import artifacts, config, data, record
+from src.gate import stage
 
 FLAGS = (
     "--headless",
@@ -63,7 +64,7 @@ def _pair(folder: Path) -> Path:
         return folder
     tmp = Path(tempfile.mkdtemp(prefix="churn-bench-pages-"))
     settings = config.settings()
-    gate.run(settings.churn_data, tmp, settings.churn_seed, settings.prod_metrics)
+    stage.run(settings.churn_data, tmp, settings.churn_seed, settings.prod_metrics)
     return tmp if (tmp / artifacts.METRICS_FILE).is_file() else tmp / artifacts.REJECTED_DIR
 
 
@@ -91,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     from deploy.render import page as rollout_page
-    from src import card, drift, drift_page
+    from src import card
+    from src.drift import judging
+    from src.drift import page as drift_page
 
     print(f"pages (import of matplotlib and the page modules: {time.perf_counter() - started:.2f} s)")
     out = Path(tempfile.mkdtemp(prefix="churn-pages-"))
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     recent = data.load(snapshot).sample(600, random_state=5)
     recent["monthly_charges"] = recent["monthly_charges"] * 1.5
     log = write_log(out / "service.log", recent)
-    report, ref, rows = drift.check_frames(log, snapshot)
+    report, ref, rows = judging.check_frames(log, snapshot)
     text, times = _timed(lambda: drift_page.render(report, ref, rows), args.repeats)
     _line("drift page", text, times)
     (out / "drift.html").write_text(text)

@@ -13,7 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from src import artifacts, gate, registry
+from src import artifacts, registry
+from src.gate import stage
 from src.make_dataset import generate, write
 
 
@@ -22,7 +23,7 @@ def main() -> None:
         root = Path(tmp)
         write(generate(seed=7, n=4000), root / "snapshot.csv")
         baseline = root / "no_baseline.json"
-        gated = gate.run(root / "snapshot.csv", root / "gated", 42, baseline)
+        gated = stage.run(root / "snapshot.csv", root / "gated", 42, baseline)
         assert gated.passed, "the benchmark's model did not pass its gate"
         settings = registry.RegistrySettings(dir=root / ".mlflow")
         model = root / "gated" / artifacts.MODEL_FILE
@@ -34,7 +35,7 @@ def main() -> None:
         pulled = registry.pull("models:/churn@candidate", root / "pulled", settings)
         print(f"{'pull models:/churn@candidate':<45} {time.perf_counter() - started:6.2f} s")
         started = time.perf_counter()
-        judged = gate.run_existing(pulled, root / "snapshot.csv", root / "judged", 42, baseline)
+        judged = stage.run_existing(pulled, root / "snapshot.csv", root / "judged", 42, baseline)
         print(f"{'gate the pulled pair':<45} {time.perf_counter() - started:6.2f} s  (passed: {judged.passed})")
         same = all(
             (root / "judged" / n).read_bytes() == (root / "gated" / n).read_bytes()

@@ -23,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from src import artifacts, gate, signing
+from src import artifacts, signing
 from src.config import ROOT
+from src.gate import stage
 from src.make_dataset import generate, write
 from tests.keys import ec_key_pair
 from tests.processes import free_port, stop, wait_healthy
@@ -67,7 +68,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="churn-signing-bench-") as tmp:
         root = Path(tmp)
         write(generate(seed=7, n=4000), root / "snapshot.csv")
-        assert gate.run(root / "snapshot.csv", root / "pair", 42, root / "no_baseline.json").passed
+        assert stage.run(root / "snapshot.csv", root / "pair", 42, root / "no_baseline.json").passed
         model = root / "pair" / artifacts.MODEL_FILE
         keys = ec_key_pair(root / "keys")
         record_bytes = model.with_name(artifacts.METRICS_FILE).stat().st_size

@@ -31,7 +31,8 @@ from typing import Any
 
 from deploy.rules.analysis import probability_psi
 from deploy.settings import ReleaseChecksSettings
-from src import exits, gate, schema
+from src import exits, schema
+from src.gate import contract as gate
 from src.make_dataset import generate
 
 CHECKS = ("gate-record", "ratchet", "shadow")

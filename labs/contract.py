@@ -56,7 +56,7 @@ class Part:
 
 
 PARTS: tuple[Part, ...] = (
-    Part("gate thresholds", "src/gate.py", start="# --- the contract", end="# -----"),
+    Part("gate thresholds", "src/gate/contract.py", start="# --- the contract", end="# -----"),
     Part(
         "data contract (COLUMNS and the snapshot rules)",
         "src/schema.py",
@@ -96,7 +96,7 @@ def changes(root: Path, base: str) -> list[str]:
 
 
 def check_ids(gate_source: str) -> list[str]:
-    """The ids of the gate checks declared literally (`Check(id="...")`) in a src/gate.py source."""
+    """The ids of the gate checks declared literally (`Check(id="...")`) in a src/gate/contract.py source."""
     try:
         tree = ast.parse(gate_source)
     except SyntaxError:

@@ -120,7 +120,7 @@ CLASSIFIER = Anchor(
     lambda n: edits.calls("LogisticRegression")(n) and not any(kw.arg == "class_weight" for kw in n.keywords),
 )
 CALIBRATION_CHECK = Anchor(
-    "src/gate.py",
+    "src/gate/contract.py",
     "CHECKS",
     'the Check(id="calibration", ...) element',
     lambda n: edits.calls("Check")(n) and edits.keyword(n, "id") == "calibration",
@@ -277,7 +277,7 @@ FAULTS: dict[str, Fault] = {
     "calibration-check-removed": Fault(
         "the model is trained with balanced class weights and the calibration check was deleted from the gate",
         _calibration_check_removed,
-        ("src/train.py", "src/gate.py"),
+        ("src/train.py", "src/gate/contract.py"),
     ),
     "leaky-charges": Fault(
         "monthly_charges was exported after cancellation fees, so it encodes the label",

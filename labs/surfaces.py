@@ -231,12 +231,13 @@ class Runner:
             record = self.artifacts / "rejected" / "metrics.json"
         if record.is_file():
             ran = {c["id"] for c in json.loads(record.read_text()).get("gate", {}).get("checks", [])}
-            missing = [c for c in check_ids(show(self.root, self.base, "src/gate.py")) if c not in ran]
+            missing = [c for c in check_ids(show(self.root, self.base, "src/gate/contract.py")) if c not in ran]
             if missing:
                 passed = False
                 output += (
-                    f"\nFAILED gate contract: the gate no longer runs {missing}: every check declared in src/gate.py "
-                    f"at {self.base[:8]} must judge the candidate; a deleted check lets its failure mode ship\n"
+                    f"\nFAILED gate contract: the gate no longer runs {missing}: every check declared in "
+                    f"src/gate/contract.py at {self.base[:8]} must judge the candidate; "
+                    "a deleted check lets its failure mode ship\n"
                 )
         return passed, command + " + every gate check of the base commit ran", output
 

@@ -56,7 +56,7 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _NPY = re.compile(r"^(\d+)\.npy$")
 SCHEMA_FILE = "schema.json"
 
-# The archive limits (the shipped model: 9 members, 25 KB, schema depth 14; 2026-12).
+# The archive limits, far above the shipped model's own size (docs/benchmarks.md, "src/artifacts.py").
 MAX_ARCHIVE_BYTES = 64 << 20  # the file on disk: read whole into memory before anything else
 MAX_MEMBERS = 4096  # a pipeline of forests stays far below; a million tiny members is a CPU bomb
 MAX_MEMBER_BYTES = 32 << 20  # one array, inflated: a 512 MiB zero member is a zip bomb, not a model

@@ -7,7 +7,7 @@ from the pair and the holdout it was judged on (the one split of
 `src.train`), except the gate's verdict, which is read from the record: the
 page shows what the gate decided, never a second opinion. The gate table is
 rendered from the record's checks, with each check's "why" looked up in
-`src.gate.CHECKS` by id, so a check added to the gate appears here unedited.
+`src.gate.contract.CHECKS` by id, so a check added to the gate appears here unedited.
 
     python -m src.report --html reports/model-card.html     (make report-html)
 """
@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-from src import artifacts, config, data, gate, metrics, pages, schema, train
+from src import artifacts, config, data, metrics, pages, schema, train
+from src.gate import contract
 from src.pages import FAIL, PASS, SKIP, Section, esc, fmt
 from src.record import ArtifactRecord
 
@@ -86,7 +87,7 @@ def gate_section(rec: ArtifactRecord) -> Section:
     """Every judged check with its threshold and why; a failing row is highlighted."""
     if rec.gate is None:
         return Section("gate", "Gate", "<p>The gate has not judged this model (an ungated training run).</p>")
-    why = {c.id: c.why for c in gate.CHECKS}
+    why = {c.id: c.why for c in contract.CHECKS}
     rows, classes = [], []
     for c in rec.gate.checks:
         mark = {"passed": "pass", "failed": "FAIL", "skipped": "skipped"}[c.outcome]
@@ -124,7 +125,9 @@ def roc_section(h: Holdout, rec: ArtifactRecord) -> Section:
     ax.set_ylabel("true positive rate")
     ax.set_title("ROC on the holdout")
     ax.legend(loc="lower right")
-    caption = f"{rec.n_holdout:,} holdout customers; AUC floor {gate.AUC_FLOOR}, leakage ceiling {gate.AUC_CEILING}."
+    caption = (
+        f"{rec.n_holdout:,} holdout customers; AUC floor {contract.AUC_FLOOR}, leakage ceiling {contract.AUC_CEILING}."
+    )
     return Section("roc", "ROC curve", pages.chart(pages.svg(fig), caption))
 
 
@@ -156,7 +159,7 @@ def calibration_section(h: Holdout, rec: ArtifactRecord) -> Section:
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean predicted churn probability (bin)")
     ax.set_ylabel("observed churn rate")
-    ax.set_title(f"Reliability diagram, ECE {rec.holdout_ece:.4f} (max {gate.ECE_MAX})")
+    ax.set_title(f"Reliability diagram, ECE {rec.holdout_ece:.4f} (max {contract.ECE_MAX})")
     ax.legend(loc="upper left")
     caption = f"{n_bins} equal-width bins, as the ECE is computed; a point under the diagonal over-predicts churn."
     return Section("calibration", "Reliability diagram and ECE", pages.chart(pages.svg(fig), caption))
@@ -168,22 +171,22 @@ def slices_section(rec: ArtifactRecord) -> Section:
     for column, groups in rec.slices.items():
         names = list(groups)
         aucs = [groups[g].auc for g in names]
-        judged = [groups[g].n >= gate.SLICE_MIN_ROWS and groups[g].auc is not None for g in names]
+        judged = [groups[g].n >= contract.SLICE_MIN_ROWS and groups[g].auc is not None for g in names]
         colors = [
-            SKIP if not ok else PASS if (a or 0) >= gate.SLICE_AUC_FLOOR else FAIL
+            SKIP if not ok else PASS if (a or 0) >= contract.SLICE_AUC_FLOOR else FAIL
             for a, ok in zip(aucs, judged, strict=True)
         ]
         fig, ax = pages.figure(5.0, 3.2)
         ax.bar(names, [a or 0.0 for a in aucs], color=colors)
-        ax.axhline(gate.SLICE_AUC_FLOOR, color=FAIL, ls="--", lw=1, label=f"floor {gate.SLICE_AUC_FLOOR}")
+        ax.axhline(contract.SLICE_AUC_FLOOR, color=FAIL, ls="--", lw=1, label=f"floor {contract.SLICE_AUC_FLOOR}")
         ax.set_ylim(0, 1)
         ax.set_ylabel("holdout AUC")
         ax.set_title(f"AUC per {column} slice")
         ax.legend(loc="lower right")
-        charts.append(pages.chart(pages.svg(fig), f"grey: fewer than {gate.SLICE_MIN_ROWS} rows, not judged"))
+        charts.append(pages.chart(pages.svg(fig), f"grey: fewer than {contract.SLICE_MIN_ROWS} rows, not judged"))
         for g, ok in zip(names, judged, strict=True):
             s = groups[g]
-            low = ok and (s.auc or 0.0) < gate.SLICE_AUC_FLOOR
+            low = ok and (s.auc or 0.0) < contract.SLICE_AUC_FLOOR
             rows.append(
                 [esc(column), esc(g), f"{s.n:,}", fmt(s.churn_rate), fmt(s.auc), fmt(s.ece), "yes" if ok else "no"]
             )
@@ -254,11 +257,11 @@ def mermaid(rec: ArtifactRecord, model_path: Path, data_path: Path) -> str:
             "",
             "```mermaid",
             "xychart-beta",
-            f'    title "AUC per {column} slice (bars) vs floor {gate.SLICE_AUC_FLOOR} (line)"',
+            f'    title "AUC per {column} slice (bars) vs floor {contract.SLICE_AUC_FLOOR} (line)"',
             f"    x-axis [{', '.join(_quoted(g) for g in names)}]",
             '    y-axis "holdout AUC" 0 --> 1',
             f"    bar [{', '.join(f'{groups[g].auc:.4f}' for g in names)}]",
-            f"    line [{', '.join(str(gate.SLICE_AUC_FLOOR) for _ in names)}]",
+            f"    line [{', '.join(str(contract.SLICE_AUC_FLOOR) for _ in names)}]",
             "```",
         ]
     try:

@@ -102,8 +102,8 @@ def build_matrix(df: Frame) -> np.ndarray:
 
     `df` is a DataFrame, or a plain mapping of column -> values: the service
     passes the latter and scores this matrix directly, because wrapping one
-    row in a DataFrame cost more than scoring it (build_features 75 us vs
-    this core ~25 us for one customer; 2-core VM at load ~5, 2026-11).
+    row in a DataFrame cost more than scoring it (docs/benchmarks.md,
+    "src/features.py").
 
     A blank total_charges belongs to a customer in their first month, who has
     not been billed yet: tenure x monthly is their true total, so imputing it

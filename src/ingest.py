@@ -35,9 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from src import atomic, config, data, schema
-
-EXIT_OK, EXIT_INPUT = 0, 2
+from src import atomic, config, data, exits, schema
 
 
 class IngestError(ValueError):
@@ -131,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         typed = ingest(args.mapping, args.export, out)
     except IngestError as exc:
         print(f"ingest: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+        return exits.REFUSED
     print(f"wrote {len(typed)} customers, churn rate {typed[schema.LABEL].mean():.3f} -> {out} (next: make data)")
-    return EXIT_OK
+    return exits.OK
 
 
 if __name__ == "__main__":

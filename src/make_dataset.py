@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src import atomic, config
+from src import atomic, config, exits
 
 N_CUSTOMERS = 7043
 # sha256 of generate(SEED, N_CUSTOMERS) written as CSV: what data/churn.csv holds unless a fork replaced it
@@ -107,12 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rows < 1:
         print("make_dataset: --rows must be at least 1", file=sys.stderr)
-        return 2
+        return exits.REFUSED
     out = args.out or config.settings().churn_data
     df = generate(args.seed, args.rows)
     write(df, out)
     print(f"wrote {len(df)} customers, churn rate {df['churned'].mean():.3f} -> {out}")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

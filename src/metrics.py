@@ -77,8 +77,8 @@ def predict_latency_ms(
     """p50/p99 of one single-row call, in CPU time of the calling thread, after a warm-up.
 
     CPU time, not wall time: on a shared machine a neighbour's load stretches
-    wall time (a p99 of 70 ms was seen under load for a 1 ms call) and would
-    fail the gate for someone else's work. The thread's CPU time is what the
+    wall time (docs/benchmarks.md, "src/metrics.py") and would fail the gate
+    for someone else's work. The thread's CPU time is what the
     model costs, and it is what the latency check is there to bound.
     """
     singles = [rows.iloc[[i % len(rows)]] for i in range(repeats)]
@@ -134,8 +134,8 @@ def psi(expected: np.ndarray, actual: np.ndarray, edges: np.ndarray) -> float:
 # at 10 bins it is roughly (1/n + 1/m) * chi2(9) for samples of n and m, so a
 # fixed 0.1 sits at the 27th percentile of noise for n = 100 (it fired on 73 %
 # of undrifted batches) and far out in the tail for n = 2,000.
-# 20,000 draws: drift's retrain quantile (1 - 0.0025 / 4) rests on ~12 of them; 0.1-0.2 s a feature
-# (2-core VM at load 7, 2026-11), cached per batch size in src.drift.
+# 20,000 draws: drift's retrain quantile (1 - 0.0025 / 4) rests on ~12 of them; cached per batch size in
+# src.drift.judging, since each costs a noticeable fraction of a second (docs/benchmarks.md, "src/metrics.py").
 NULL_DRAWS = 20_000
 
 

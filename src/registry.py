@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from src import artifacts, config, signing
+from src import artifacts, config, exits, signing
 from src.record import ArtifactRecord
 
 EXPERIMENT = "churn-gate"
@@ -180,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             print(pull(args.uri, args.to, settings))
     except (RegistryError, OSError) as exc:
         print(f"registry: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return exits.REFUSED
+    return exits.OK
 
 
 if __name__ == "__main__":

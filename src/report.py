@@ -4,6 +4,10 @@ Reads only the typed record (metrics.json), so `make run`, `make ci`, the
 gate's own CLI and the CI summary all show the numbers the gate judged. A
 failed gate leaves its record in `rejected/`; the report shows that one,
 because it is the newest verdict, and says the last gated pair is untouched.
+
+Exit codes (src/exits.py): 0 the gate passed; 1 it failed (the table says
+which check); 2 no record, an unreadable one, or a card that cannot be drawn
+(one line on stderr).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from src import artifacts, atomic, config, record
+from src import artifacts, atomic, config, exits, record
 from src.record import ArtifactRecord, RecordError
 
 
@@ -71,14 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.dir or config.settings().artifact_dir
     found = latest(folder)
     if found is None:
-        print(f"no gate record in {folder}: the gate has not run here yet (`make model`, or `make run`)")
-        return 1
+        print(
+            f"report: no gate record in {folder}: the gate has not run here yet (`make model`, or `make run`)",
+            file=sys.stderr,
+        )
+        return exits.REFUSED
     path, rejected = found
     try:
         rec = record.read(path)
     except RecordError as exc:
         print(f"report: {exc}", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     if args.html is not None:
         snapshot = args.data or config.settings().churn_data
         return write_card(rec, path.with_name(artifacts.MODEL_FILE), snapshot, args.html)
@@ -89,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print(card.mermaid(rec, path.with_name(artifacts.MODEL_FILE), args.data or config.settings().churn_data))
     if rejected:
         print(f"\nthe candidate was kept in {path.parent}; the last gated pair in {folder} is unchanged")
-    return 0 if rec.gate_passed and not rejected else 1
+    return exits.OK if rec.gate_passed and not rejected else exits.NO
 
 
 def write_card(rec: ArtifactRecord, model_path: Path, data_path: Path, target: Path) -> int:
@@ -102,10 +109,10 @@ def write_card(rec: ArtifactRecord, model_path: Path, data_path: Path, target: P
         atomic.write_text(target, text)
     except (card.CardError, artifacts.ArtifactError, RecordError, ValueError, OSError) as exc:
         print(f"report: {exc}", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     verdict = "not gated" if rec.gate is None else "gate passed" if rec.gate.passed else "gate FAILED"
     print(f"model card ({verdict}, model {rec.model_version}): {target} ({len(text.encode()) / 1024:.0f} KiB)")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

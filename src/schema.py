@@ -10,7 +10,7 @@ input column means one entry here plus its modelling in `src/features.py`
 
 The snapshot-level rules of the data surface (row count, churn-rate band,
 leakage denylist, the totals invariant) live here too: this file and
-`src/gate.py` are the whole contract a change must not quietly loosen.
+`src/gate/contract.py` are the whole contract a change must not quietly loosen.
 """
 
 from __future__ import annotations

@@ -15,9 +15,10 @@ keyless, "is this CI workflow").
 Only the pair is signed (`model_candidate.skops` and `metrics.json`, or
 `--model NAME` and the metrics.json beside it), never anything else in DIR,
 so a `rejected/` folder or a log beside the pair changes nothing. The
-signature, `model.sig`, lives beside the pair. Each failure is one line and
-exit 1 (2 for bad arguments); a failed `sign` leaves the previous signature
-as it was.
+signature, `model.sig`, lives beside the pair. Each failure is one line;
+exit codes (src/exits.py): 0 done, 1 `verify` said no (unsigned, tampered,
+another signer), 2 bad arguments or a pair `sign` cannot sign. A failed
+`sign` leaves the previous signature as it was.
 
 `TrustSettings` is where the service and the rollout learn whom to trust:
 unset, nothing is verified (as before signing existed).
@@ -34,9 +35,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from src import artifacts, atomic
+from src import artifacts, atomic, exits
 
-if TYPE_CHECKING:  # model_signing pulls in sigstore (~1.3 s of imports): loaded only when a signature is involved
+if TYPE_CHECKING:  # model_signing pulls in sigstore, a slow import (docs/benchmarks.md): loaded only for a signature
     from model_signing import hashing
 
 SIGNATURE_FILE = "model.sig"
@@ -220,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"verified: {signature_path(model)} signs {model.name} and {artifacts.METRICS_FILE} in {args.dir}")
     except (artifacts.ArtifactError, OSError, ValueError) as exc:
         print(f"{args.verb} failed: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-    return 0
+        return exits.NO if args.verb == "verify" else exits.REFUSED
+    return exits.OK
 
 
 if __name__ == "__main__":

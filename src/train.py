@@ -8,6 +8,9 @@ Model choice, measured on the holdout (`make bench` prints the first column):
 Logistic regression passes every gate with the widest margin, is calibrated
 out of the box, is ~20 KB on disk and explains itself; boosting buys nothing
 on four raw inputs, so the simplest model wins.
+
+`python -m src.train [--data] [--out] [--seed]` writes an ungated pair to
+artifacts/ungated/; exit codes (src/exits.py): 0 trained, 2 bad input (one line).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from src import artifacts, config, data, metrics
+from src import artifacts, config, data, exits, metrics
 from src.features import build_features
 from src.record import ArtifactRecord
 
@@ -169,12 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         result = run(data_path, args.out, seed)
     except (data.DataError, ValueError, OSError) as exc:
         print(f"train: {exc}", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     print(
         f"trained {result.model_type} seed={result.seed}: holdout AUC {result.holdout_auc:.4f}, "
         f"ECE {result.holdout_ece:.4f} -> {args.out / artifacts.MODEL_FILE} (ungated: `make model` gates a model)"
     )
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

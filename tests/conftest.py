@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src import artifacts, config, data, gate
+from src import artifacts, config, data
+from src.gate import stage
 from src.make_dataset import generate, write
 
 
@@ -38,7 +39,7 @@ def small_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def gated(snapshot: Path, out: Path, baseline: Path | None = None, seed: int = 42) -> Path:
     """Run the real gate stage on `snapshot`; returns the gated model file (the gate must pass)."""
-    result = gate.run(snapshot, out, seed, baseline or out / "no_baseline_yet.json")
+    result = stage.run(snapshot, out, seed, baseline or out / "no_baseline_yet.json")
     if not result.passed:  # one line naming each failed check: a fixture error is read by every test that needs it
         failed = "; ".join(f"{c.id}: {c.detail}" for c in result.record.gate.checks if c.outcome == "failed")
         raise AssertionError(f"the model did not pass the gate: {failed}")

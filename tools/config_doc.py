@@ -25,6 +25,7 @@ from deploy.settings import (
     StackSettings,
 )
 from labs.surfaces import LabSettings
+from src import exits
 from src.config import ROOT, PipelineSettings
 from src.registry import RegistrySettings
 from src.signing import TrustSettings
@@ -84,7 +85,7 @@ def main() -> int:
     PAGE.parent.mkdir(exist_ok=True)
     PAGE.write_text(render())
     print(f"wrote {PAGE.relative_to(ROOT)}")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from src import atomic
+from src import atomic, exits
 
 
 def tighten(node: Any) -> Any:
@@ -73,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     keep = {k for k in args.kinds.split(",") if k}
     for path in args.crds:
-        for doc in yaml.safe_load_all(path.read_text()):
+        try:
+            docs = list(yaml.safe_load_all(path.read_text()))
+        except (OSError, yaml.YAMLError) as exc:
+            print(f"crd_schemas: {path}: {' '.join(str(exc).split())}", file=sys.stderr)
+            return exits.REFUSED
+        for doc in docs:
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue
             if keep and doc["spec"]["names"]["kind"] not in keep:
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 target = args.out / name
                 atomic.write_text(target, json.dumps(schema, indent=1, sort_keys=True) + "\n")
                 print(f"{target}")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from src import artifacts, data, gate, metrics, record, signing
+from src import artifacts, data, metrics, record, signing
 from src.features import build_features
+from src.gate import contract as gate
 from src.record import ArtifactRecord
 from src.train import split
 

@@ -46,7 +46,7 @@ SOLUTIONS: dict[str, Solution] = {
     "charges-in-cents": _reexport,
     "truncated-export": _reexport,
     "auc-on-stay-column": _definitions(("src/train.py", "evaluate")),
-    "calibration-check-removed": _definitions(("src/train.py", "train_model"), ("src/gate.py", "CHECKS")),
+    "calibration-check-removed": _definitions(("src/train.py", "train_model"), ("src/gate/contract.py", "CHECKS")),
     "leaky-charges": _reexport,
     "shuffled-labels": _reexport,
     "failing-slice": _reexport,

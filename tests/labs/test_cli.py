@@ -56,7 +56,7 @@ def test_loosening_a_gate_threshold_to_solve_a_lab_costs_the_contract_points(tmp
     root = copy_tree(tmp_path)
     assert labs(root, "start", "imputation-removed").returncode == 0
     assert labs(root, "solve").returncode == 0
-    gate = root / "src/gate.py"
+    gate = root / "src/gate/contract.py"
     gate.write_text(gate.read_text().replace("AUC_FLOOR = 0.80", "AUC_FLOOR = 0.70"))
     test = root / "tests/unit/test_features.py"
     test.write_text(test.read_text().replace("def test_missing_required_column_raises", "def _missing_column_raises"))

@@ -11,9 +11,11 @@ import ast
 from pathlib import Path
 
 from labs import contract
-from src import gate
 from src.config import ROOT
+from src.gate.contract import CHECKS
 from tests.labs.conftest import clone, commit_all, git
+
+GATE_CONTRACT = "src/gate/contract.py"
 
 
 def test_every_block_the_contract_guard_compares_exists_in_this_tree() -> None:
@@ -23,9 +25,9 @@ def test_every_block_the_contract_guard_compares_exists_in_this_tree() -> None:
 
 
 def test_the_thresholds_block_holds_every_numeric_constant_of_the_gate() -> None:
-    part = next(p for p in contract.PARTS if p.path == "src/gate.py")
+    part = next(p for p in contract.PARTS if p.path == GATE_CONTRACT)
     block = part.block((ROOT / part.path).read_text()) or ""
-    tree = ast.parse((ROOT / "src/gate.py").read_text())
+    tree = ast.parse((ROOT / GATE_CONTRACT).read_text())
     constants = [
         t.id
         for stmt in tree.body
@@ -33,7 +35,7 @@ def test_the_thresholds_block_holds_every_numeric_constant_of_the_gate() -> None
         for t in stmt.targets
         if isinstance(t, ast.Name) and t.id.isupper()
     ]
-    assert constants, "src/gate.py declares no float threshold at top level"
+    assert constants, f"{GATE_CONTRACT} declares no float threshold at top level"
     outside = [name for name in constants if f"{name} =" not in block]
     assert not outside, f"gate thresholds outside the guarded block (a student could loosen them): {outside}"
 
@@ -53,11 +55,9 @@ def test_a_named_block_whose_assignment_is_gone_is_missing() -> None:
 
 
 def test_the_literal_gate_check_ids_are_read_from_the_source() -> None:
-    ids = contract.check_ids((ROOT / "src/gate.py").read_text())
+    ids = contract.check_ids((ROOT / GATE_CONTRACT).read_text())
     assert "calibration" in ids, ids
-    assert set(ids) <= {c.id for c in gate.CHECKS}, (
-        f"ids that are no gate check: {set(ids) - {c.id for c in gate.CHECKS}}"
-    )
+    assert set(ids) <= {c.id for c in CHECKS}, f"ids that are no gate check: {set(ids) - {c.id for c in CHECKS}}"
 
 
 def test_widening_a_bound_in_the_data_contract_is_reported(course: Path, tmp_path: Path) -> None:

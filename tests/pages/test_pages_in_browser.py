@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from src import artifacts, card, data, drift, drift_page, pages, record
+from src import artifacts, card, data, exits, pages, record
+from src.drift import page as drift_page
+from src.drift import reading
 from tests.browser import Rendered, render, section_ids
 from tests.processes import run_module
 from tests.unit.test_drift import write_log
@@ -76,10 +78,10 @@ def test_the_drift_page_shows_a_histogram_per_input(small_artifact: Path, tmp_pa
     log = write_log(tmp_path / "service.log", recent)
     page = tmp_path / "drift.html"
     result = run_module("src.drift", "--log", str(log), "--data", str(snapshot), "--html", str(page))
-    assert result.returncode == 3, f"a 1.5x charges batch must call for retraining: {result.stdout[-300:]}"
+    assert result.returncode == exits.NO, f"a 1.5x charges batch must call for retraining: {result.stdout[-300:]}"
     rendered = render(page, tmp_path / "drift.png")
     _drawn(rendered, drift_page.SECTIONS)
-    inputs = [*drift.NUMERIC_FEATURES, *drift.CATEGORICAL_FEATURES]
+    inputs = [*reading.NUMERIC_FEATURES, *reading.CATEGORICAL_FEATURES]
     histograms = rendered.dom.split('<section id="histograms">')[1].split("</section>")[0]
     assert histograms.count("<svg") == len(inputs), "one histogram per model input"
     assert "monthly_charges: PSI" in histograms
@@ -94,7 +96,7 @@ def test_a_card_that_cannot_be_drawn_is_one_line_and_leaves_the_old_page(
     folder = tmp_path / "empty" if missing == "card" else small_artifact
     snapshot = tmp_path / "no-such.csv" if missing == "snapshot" else small_artifact / "snapshot.csv"
     result = run_module("src.report", "--dir", str(folder), "--data", str(snapshot), "--html", str(page))
-    assert result.returncode == 1
+    assert result.returncode == exits.REFUSED, "a card that cannot be drawn is refused input, not a failed gate"
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert len(lines) == 1, f"one readable line, not {lines}"
     assert page.read_text() == "the previous card", "a failed render must never replace a good page"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from src import artifacts, gate, record, signing
+from src import artifacts, exits, record, signing
 from src.config import ROOT
 from tests.keys import ec_key_pair
 from tests.processes import pair_bytes, run_module
@@ -45,7 +45,7 @@ def test_a_registered_model_pulled_by_alias_gates_to_the_identicalpair_bytes(
     assert "@candidate" in registered.stdout, registered.stdout
     judged = _cli("src.gate", "--model", "models:/churn@candidate", env=env)
     took = time.perf_counter() - started
-    assert judged.returncode == gate.EXIT_PASSED, f"the registered model failed its gate:\n{judged.stderr[-1500:]}"
+    assert judged.returncode == exits.OK, f"the registered model failed its gate:\n{judged.stderr[-1500:]}"
     gated = Path(env["ARTIFACT_DIR"])
     assert pair_bytes(gated) == pair_bytes(small_artifact), (
         "the pair gated from the registry differs from the pair registered: the image would ship other bytes"
@@ -70,14 +70,14 @@ def test_registering_an_ungated_model_is_refused_in_one_line(
         assert len(lines) == 1, f"expected one readable line for a {name} model, got:\n{result.stderr}"
         assert "refusing to register" in lines[0], lines[0]
     pulled = _cli("src.gate", "--model", "models:/churn@candidate", env=env)
-    assert pulled.returncode == gate.EXIT_INPUT, "a refused model still reached the registry under the alias"
+    assert pulled.returncode == exits.REFUSED, "a refused model still reached the registry under the alias"
 
 
 def test_an_unknown_alias_is_one_line_and_writes_nothing(small_artifact: Path, env: dict[str, str]) -> None:
     registered = _cli("src.registry", "register", "--model", str(small_artifact / artifacts.MODEL_FILE), env=env)
     assert registered.returncode == 0, registered.stderr[-1500:]
     result = _cli("src.gate", "--model", "models:/churn@production", env=env)
-    assert result.returncode == gate.EXIT_INPUT, f"exit {result.returncode}: {result.stderr[-800:]}"
+    assert result.returncode == exits.REFUSED, f"exit {result.returncode}: {result.stderr[-800:]}"
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("gate: models:/churn@production"), f"no one-line reason:\n{result.stderr}"
     assert not Path(env["ARTIFACT_DIR"]).exists(), "gating an alias that names nothing wrote an artifact"

@@ -78,10 +78,10 @@ def artifact(folder: Path, customers: pd.DataFrame) -> Path:
     return folder
 
 
-def judge(tmp_path: Path, customers: pd.DataFrame) -> StepResult:
+def judge(tmp_path: Path, customers: pd.DataFrame, env: dict[str, str] | None = None) -> StepResult:
     artifact(tmp_path / "prediction-log", customers)
     judge_step = step("judge")
-    return run_step(tmp_path, judge_step["run"], judge_step.get("env", {}))
+    return run_step(tmp_path, judge_step["run"], {**judge_step.get("env", {}), **(env or {})})
 
 
 def test_a_drifted_artifact_sets_retrain_with_the_reason(tmp_path: Path, snapshot: pd.DataFrame) -> None:
@@ -91,7 +91,7 @@ def test_a_drifted_artifact_sets_retrain_with_the_reason(tmp_path: Path, snapsho
     )
     result = judge(tmp_path, risen)
     assert result.code == 0, f"a retrain verdict is a result, not a failed step:\n{result.log}"
-    assert result.outputs.get("status") == "retrain", f"exit 3 must set status=retrain, got {result.outputs}"
+    assert result.outputs.get("status") == "retrain", f"exit 1 + a retrain report: {result.outputs}"
     assert result.outputs.get("reason", "").startswith("retrain: monthly_charges PSI"), result.outputs
     assert f"drift: {ARTIFACT_ROWS:,} recent predictions" in result.summary, "candidate.log's mirrors counted twice"
     assert f"| mirrored | {ARTIFACT_ROWS:,} |" in result.summary, "the run summary must show the skipped mirrors"
@@ -110,6 +110,25 @@ def test_an_artifact_that_cannot_be_judged_fails_the_run_and_dispatches_nothing(
     assert result.code == 2, f"src.drift's input error (2) must fail the step, got {result.code}:\n{result.log}"
     assert "status" not in result.outputs, "a log that could not be judged must neither look green nor retrain"
     assert "need at least" in result.log, "the run log must say why the log could not be judged"
+
+
+def test_a_crash_exits_1_like_retrain_but_fails_the_run_and_dispatches_nothing(
+    tmp_path: Path, snapshot: pd.DataFrame
+) -> None:
+    # A runner without matplotlib (a development extra): src.drift judges the log, then crashes drawing the
+    # page, exiting 1 as a retrain verdict does. Only the report, written last, may say "retrain".
+    blocker = tmp_path / "no-matplotlib"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text('import sys\nsys.modules["matplotlib"] = None\n')
+    customers = snapshot.sample(ARTIFACT_ROWS, random_state=3)
+    risen = customers.assign(
+        monthly_charges=customers["monthly_charges"] * 1.5, total_charges=customers["total_charges"] * 1.5
+    )
+    result = judge(tmp_path, risen, {"PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"})
+    assert "import of matplotlib halted" in result.log, f"the crash this test stages did not happen:\n{result.log}"
+    assert result.code == 1, f"a crash must fail the step, got {result.code}:\n{result.log}"
+    assert "status" not in result.outputs, f"a crash was read as a verdict: {result.outputs}"
+    assert not (tmp_path / "drift.json").exists(), "a crashed run left a report behind"
 
 
 @pytest.mark.parametrize(("source", "message"), [("ftp", "unknown log source"), ("object-storage", "DRIFT_LOG_URI")])

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from src import artifacts, gate, record, train
+from src import artifacts, exits, record, train
 from src.config import ROOT
+from src.gate import stage
 from src.make_dataset import generate, write
 from tests.processes import pair_bytes, run_module
 
@@ -43,14 +44,14 @@ def test_gating_a_model_trained_elsewhere_gives_the_verdict_and_record_of_gating
     small_artifact: Path, ungated: Path, tmp_path: Path
 ) -> None:
     trained_here = record.read(small_artifact / artifacts.METRICS_FILE)  # the gate stage trained this one itself
-    judged = gate.run_existing(
+    judged = stage.run_existing(
         ungated, small_artifact / "snapshot.csv", tmp_path, 42, small_artifact / "no_baseline_yet.json"
     )
     assert judged.passed == trained_here.gate_passed, "the same model got another verdict by another path"
     assert judged.record.model_sha256 == trained_here.model_sha256, (
         "src.train and the gate stage wrote different model bytes for the same data and seed"
     )
-    assert gate.untimed(judged.record) == gate.untimed(trained_here), (
+    assert stage.untimed(judged.record) == stage.untimed(trained_here), (
         "judging an existing model wrote another record than judging it while training: the two paths diverged"
     )
     assert record.read(tmp_path / artifacts.METRICS_FILE) == judged.record, "the record on disk is not the judged one"
@@ -64,7 +65,7 @@ def test_a_model_trained_on_another_snapshot_is_refused_in_one_line(ungated: Pat
     write(generate(seed=8, n=4000), other)
     out = tmp_path / "out"
     result = _gate_cli("--model", str(ungated), "--data", str(other), "--out", str(out))
-    assert result.returncode == gate.EXIT_INPUT, f"exit {result.returncode}: {result.stdout[-500:]}{result.stderr}"
+    assert result.returncode == exits.REFUSED, f"exit {result.returncode}: {result.stdout[-500:]}{result.stderr}"
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, f"expected one readable line, got:\n{result.stderr}"
     assert "trained on data sha256" in lines[0], lines[0]
@@ -79,7 +80,7 @@ def test_a_model_its_record_does_not_describe_is_refused(ungated: Path, small_ar
     other = record.read(small_artifact / artifacts.METRICS_FILE).model_copy(update={"model_sha256": "0" * 64})
     record.write(other, swapped / artifacts.METRICS_FILE)
     result = _gate_cli("--model", str(swapped / artifacts.MODEL_FILE), "--data", str(small_artifact / "snapshot.csv"))
-    assert result.returncode == gate.EXIT_INPUT, f"exit {result.returncode}: {result.stderr}"
+    assert result.returncode == exits.REFUSED, f"exit {result.returncode}: {result.stderr}"
     assert len(result.stderr.strip().splitlines()) == 1, f"expected one readable line, got:\n{result.stderr}"
     assert "does not match" in result.stderr, result.stderr
 
@@ -93,7 +94,7 @@ def test_a_bare_model_file_is_judged_on_the_snapshot_and_lands_as_the_gatedpair_
     out = tmp_path / "out"
     env = {"PROD_METRICS": str(tmp_path / "none.json")}
     result = _gate_cli("--model", str(bare), "--data", str(small_artifact / "snapshot.csv"), "--out", str(out), env=env)
-    assert result.returncode == gate.EXIT_PASSED, f"a good model without a record failed: {result.stdout[-1500:]}"
+    assert result.returncode == exits.OK, f"a good model without a record failed: {result.stdout[-1500:]}"
     shipped = artifacts.verify(out / artifacts.MODEL_FILE, require_gate=True)
     assert shipped.data_sha256 == artifacts.sha256_file(small_artifact / "snapshot.csv"), (
         "the record of a bare model must name the snapshot it was judged on"
@@ -112,7 +113,7 @@ def test_a_failing_existing_model_lands_in_rejected_and_never_over_the_gatedpair
     for name, data in pair_bytes(small_artifact).items():
         (out / name).write_bytes(data)
     before = pair_bytes(out)
-    result = gate.run_existing(
+    result = stage.run_existing(
         tmp_path / "trained" / artifacts.MODEL_FILE, tmp_path / "leaky.csv", out, 42, tmp_path / "none.json"
     )
     assert not result.passed, "the gate passed a leaky model because it was trained elsewhere"

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from src import artifacts, gate, record
+from src import artifacts, record
+from src.gate import stage
 from src.make_dataset import generate, write
 from tests.processes import run_pytest
 
@@ -40,7 +41,7 @@ def test_a_leaky_model_fails_the_ceiling_and_never_replaces_the_gated_pair(
     for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE):  # the last good pair
         (out / name).write_bytes((small_artifact / name).read_bytes())
     before = {name: (out / name).read_bytes() for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE)}
-    result = gate.run(leaky_snapshot, out, 42, out / "no_baseline.json")
+    result = stage.run(leaky_snapshot, out, 42, out / "no_baseline.json")
     assert not result.passed, "the gate passed a leaky model"
     assert result.record.gate is not None
     assert result.record.gate.failed == ["leakage_ceiling"], result.record.gate.failed

@@ -14,17 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src import config, drift, schema
-from src.drift import (
-    EXIT_INPUT_ERROR,
-    EXIT_OK,
-    EXIT_RETRAIN,
-    PSI_RETRAIN,
-    PSI_WARN,
-    category_shares,
-    read_prediction_log,
-    status,
-)
+from src import config, exits, schema
+from src.drift import __main__ as drift_cli
+from src.drift import judging, reading
+from src.drift.judging import PSI_RETRAIN, PSI_WARN, category_shares, status
+from src.drift.reading import read_prediction_log
 from src.metrics import BINS, bin_shares, psi, psi_from_shares, quantile_edges
 
 # Lines a real service log holds besides predictions; the reader must skip all of them.
@@ -250,7 +244,7 @@ def test_a_hostile_line_is_skipped_and_counted_never_a_crash(
     case: str, tmp_path: Path, snapshot: pd.DataFrame, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec, reason = HOSTILE[case]
-    customers = snapshot.head(drift.MIN_ROWS)
+    customers = snapshot.head(judging.MIN_ROWS)
     hostile = spec if isinstance(spec, str) else hostile_prediction(customers.iloc[0], **spec)
     log = tmp_path / "service.log"
     lines = [prediction_line(row, request_id=f"req-{i}") for i, (_, row) in enumerate(customers.iterrows())]
@@ -259,10 +253,10 @@ def test_a_hostile_line_is_skipped_and_counted_never_a_crash(
     report_path = tmp_path / "drift.json"
     code = run_drift(log, "--json", str(report_path))
     captured = capsys.readouterr()
-    assert code in (EXIT_OK, EXIT_RETRAIN), f"{case}: one bad line must not fail the batch:\n{captured.err}"
+    assert code in (exits.OK, exits.NO), f"{case}: one bad line must not fail the batch:\n{captured.err}"
     report = json.loads(report_path.read_text())
     assert report["skipped"] == {reason: 1}, f"{case}: expected one line skipped as {reason!r}, got {report['skipped']}"
-    assert report["n_recent"] == drift.MIN_ROWS, "every valid prediction around the bad line must still be judged"
+    assert report["n_recent"] == judging.MIN_ROWS, "every valid prediction around the bad line must still be judged"
     assert f"| {reason} | 1 |" in captured.out, f"{case}: the printed table must show the skipped line:\n{captured.out}"
 
 
@@ -270,7 +264,7 @@ def test_a_hostile_line_is_skipped_and_counted_never_a_crash(
 
 
 def run_drift(log: Path, *extra: str) -> int:
-    return drift.main(["--log", str(log), "--data", str(config.settings().churn_data), *extra])
+    return drift_cli.main(["--log", str(log), "--data", str(config.settings().churn_data), *extra])
 
 
 def table_status(stdout: str) -> dict[str, str]:
@@ -291,8 +285,8 @@ def test_an_undrifted_replay_exits_zero_with_every_feature_ok(
 ) -> None:
     code = run_drift(write_log(tmp_path / "service.log", replay))
     out = capsys.readouterr().out
-    assert code == EXIT_OK, f"customers like the training ones must not trigger retraining:\n{out}"
-    assert table_status(out) == dict.fromkeys([*drift.NUMERIC_FEATURES, *drift.CATEGORICAL_FEATURES], "ok"), out
+    assert code == exits.OK, f"customers like the training ones must not trigger retraining:\n{out}"
+    assert table_status(out) == dict.fromkeys([*reading.NUMERIC_FEATURES, *reading.CATEGORICAL_FEATURES], "ok"), out
     assert "unknown contract share: 0.00%" in out
 
 
@@ -308,7 +302,7 @@ def test_a_drifted_replay_exits_with_retrain_and_names_the_drifted_features(
     report_path = tmp_path / "drift.json"
     code = run_drift(write_log(tmp_path / "service.log", drifted), "--json", str(report_path))
     out = capsys.readouterr().out
-    assert code == EXIT_RETRAIN, f"a shifted population must exit {EXIT_RETRAIN} so the schedule retrains:\n{out}"
+    assert code == exits.NO, f"a shifted population must exit {exits.NO} so the schedule retrains:\n{out}"
     statuses = table_status(out)
     for feature in ("monthly_charges", "total_charges", "contract"):
         assert statuses[feature] == "retrain", f"{feature} was shifted on purpose but the table says:\n{out}"
@@ -327,7 +321,7 @@ def test_unknown_contracts_are_counted_not_crashed_on(
     contract.iloc[: len(replay) // 10] = "three-year"
     code = run_drift(write_log(tmp_path / "service.log", replay.assign(contract=contract)))
     out = capsys.readouterr().out
-    assert code == EXIT_RETRAIN, f"10 % unknown contracts is over the {drift.UNKNOWN_RETRAIN:.0%} retrain line:\n{out}"
+    assert code == exits.NO, f"10 % unknown contracts is over the {judging.UNKNOWN_RETRAIN:.0%} retrain line:\n{out}"
     assert "unknown contract share" in out.strip().splitlines()[-1], "the reason must name the unknown share"
 
 
@@ -343,17 +337,25 @@ def test_a_few_unknown_contracts_warn_even_when_the_contract_psi_is_ok(
     report = json.loads(report_path.read_text())
     assert report["features"]["contract"]["status"] == "ok", "1 % unknown should not move the contract PSI past warn"
     assert report["status"] == "warn", f"any unknown contract must be reported, even under the PSI lines:\n{out}"
-    assert code == EXIT_OK, "warn is for a human to watch; it must not trigger retraining"
+    assert code == exits.OK, "warn is for a human to watch; it must not trigger retraining"
 
 
-def test_the_exit_codes_are_the_documented_ones() -> None:
-    # Scheduled jobs branch on these numbers; 1 stays Python's own code for a crash.
-    assert (EXIT_OK, EXIT_INPUT_ERROR, EXIT_RETRAIN) == (0, 2, 3), "README and schedulers rely on 0 / 2 / 3"
+def test_a_run_that_fails_after_judging_writes_no_report_a_scheduler_could_read_as_retrain(
+    tmp_path: Path, replay: pd.DataFrame
+) -> None:
+    # Retrain and Python's own crash both exit 1: the JSON report, written last, is what tells them apart.
+    drifted = replay.assign(monthly_charges=replay["monthly_charges"] * 2, total_charges=replay["total_charges"] * 2)
+    report_path = tmp_path / "drift.json"
+    log = write_log(tmp_path / "service.log", drifted)
+    page = log / "drift.html"  # under a file: no folder can be made there
+    code = run_drift(log, "--json", str(report_path), "--html", str(page))
+    assert code == exits.REFUSED, "a page that cannot be written is an input error, not a verdict"
+    assert not report_path.exists(), "a report was written although the run failed: a scheduler would retrain on it"
 
 
 def assert_input_error(code: int, capsys: pytest.CaptureFixture[str], fragment: str) -> None:
     captured = capsys.readouterr()
-    assert code == EXIT_INPUT_ERROR, f"bad input must exit {EXIT_INPUT_ERROR}, never {EXIT_RETRAIN} (retrain)"
+    assert code == exits.REFUSED, f"bad input must exit {exits.REFUSED}, never {exits.NO} (retrain)"
     assert len(captured.err.strip().splitlines()) == 1, f"expected one readable line, got:\n{captured.err}"
     assert fragment in captured.err
     assert captured.out == "", "no table may be printed for input the tool could not judge"
@@ -372,5 +374,5 @@ def test_a_log_without_prediction_lines_is_an_input_error(tmp_path: Path, capsys
 def test_too_few_requests_are_refused_not_judged(
     tmp_path: Path, snapshot: pd.DataFrame, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    log = write_log(tmp_path / "service.log", snapshot.head(drift.MIN_ROWS - 1))
-    assert_input_error(run_drift(log), capsys, f"need at least {drift.MIN_ROWS}")
+    log = write_log(tmp_path / "service.log", snapshot.head(judging.MIN_ROWS - 1))
+    assert_input_error(run_drift(log), capsys, f"need at least {judging.MIN_ROWS}")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src import drift
+from src.drift import judging, reading
 from src.metrics import null_p_value, psi_chi2_quantile, psi_null
 
 DRAWS = 200  # bootstrap batches per check; ~2 ms each once the training reference and noise floor are cached
@@ -27,8 +27,8 @@ def bootstrap(snapshot: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.Da
 
 
 @pytest.fixture(scope="module")
-def training(snapshot: pd.DataFrame) -> drift.Reference:
-    return drift.reference(snapshot)
+def training(snapshot: pd.DataFrame) -> judging.Reference:
+    return judging.reference(snapshot)
 
 
 def price_rise(batch: pd.DataFrame, factor: float = 1.1) -> pd.DataFrame:
@@ -65,12 +65,12 @@ def test_a_bin_training_never_filled_adds_no_noise() -> None:
         )
 
 
-@pytest.mark.parametrize("n", [100, drift.MIN_ROWS, 500])
+@pytest.mark.parametrize("n", [100, judging.MIN_ROWS, 500])
 def test_an_undrifted_batch_fires_in_under_5_percent_of_draws(
-    snapshot: pd.DataFrame, training: drift.Reference, n: int
+    snapshot: pd.DataFrame, training: judging.Reference, n: int
 ) -> None:
     rng = np.random.default_rng(n)
-    fired = [drift.drift_report(training, bootstrap(snapshot, n, rng), min_rows=n)["status"] for _ in range(DRAWS)]
+    fired = [judging.drift_report(training, bootstrap(snapshot, n, rng), min_rows=n).status for _ in range(DRAWS)]
     rate = sum(status != "ok" for status in fired) / DRAWS
     assert rate < 0.05, (
         f"n={n}: {rate:.1%} of undrifted batches warned or retrained; the lines are not calibrated to this n "
@@ -79,30 +79,32 @@ def test_an_undrifted_batch_fires_in_under_5_percent_of_draws(
     assert fired.count("retrain") <= 1, f"n={n}: {fired.count('retrain')} undrifted batches would trigger training"
 
 
-@pytest.mark.parametrize("n", [drift.MIN_ROWS, 500])
+@pytest.mark.parametrize("n", [judging.MIN_ROWS, 500])
 def test_a_10_percent_price_rise_is_still_flagged_for_retraining(
-    snapshot: pd.DataFrame, training: drift.Reference, n: int
+    snapshot: pd.DataFrame, training: judging.Reference, n: int
 ) -> None:
     rng = np.random.default_rng(10 + n)
-    reports = [drift.drift_report(training, price_rise(bootstrap(snapshot, n, rng)), min_rows=n) for _ in range(DRAWS)]
-    rate = sum(r["status"] == "retrain" for r in reports) / DRAWS
+    reports = [
+        judging.drift_report(training, price_rise(bootstrap(snapshot, n, rng)), min_rows=n) for _ in range(DRAWS)
+    ]
+    rate = sum(r.status == "retrain" for r in reports) / DRAWS
     assert rate >= 0.95, f"n={n}: a 10 % price rise was flagged for retraining in only {rate:.1%} of batches"
-    assert all(r["features"]["monthly_charges"]["p"] < 0.01 for r in reports), "a real shift must have a small p"
+    assert all(r.features["monthly_charges"].p < 0.01 for r in reports), "a real shift must have a small p"
 
 
 def test_the_lines_never_fall_below_the_common_practice_floors(snapshot: pd.DataFrame) -> None:
     # 20,000 customers: noise alone is ~0.0005, but a PSI of 0.05 is still no reason to warn anyone.
-    report = drift.drift_report(snapshot, bootstrap(snapshot, 20_000, np.random.default_rng(0)))
-    for name, row in report["features"].items():
-        assert (row["warn"], row["retrain"]) == (drift.PSI_WARN, drift.PSI_RETRAIN), f"{name}: {row}"
+    report = judging.drift_report(snapshot, bootstrap(snapshot, 20_000, np.random.default_rng(0)))
+    for name, row in report.features.items():
+        assert (row.warn, row.retrain) == (judging.PSI_WARN, judging.PSI_RETRAIN), f"{name}: {row}"
 
 
 def test_small_batches_get_wider_lines_than_large_ones(snapshot: pd.DataFrame) -> None:
     rng = np.random.default_rng(1)
-    small = drift.drift_report(snapshot, bootstrap(snapshot, 100, rng), min_rows=100)["features"]
-    large = drift.drift_report(snapshot, bootstrap(snapshot, 2000, rng), min_rows=100)["features"]
-    for name in drift.NUMERIC_FEATURES:
-        assert small[name]["warn"] > large[name]["warn"], f"{name}: a batch of 100 must get a wider warn line"
+    small = judging.drift_report(snapshot, bootstrap(snapshot, 100, rng), min_rows=100).features
+    large = judging.drift_report(snapshot, bootstrap(snapshot, 2000, rng), min_rows=100).features
+    for name in reading.NUMERIC_FEATURES:
+        assert small[name].warn > large[name].warn, f"{name}: a batch of 100 must get a wider warn line"
 
 
 def test_the_p_value_counts_the_noise_at_least_as_large() -> None:

@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 
 from deploy.control import candidate as admission
-from src import artifacts, config, data, gate, record, schema, train
+from src import artifacts, config, data, record, schema, train
 from src.features import FEATURE_COLUMNS, build_features, one_hot_columns
+from src.gate import contract, evidence
 
 FEATURES_SOURCE = (config.ROOT / "src" / "features.py").read_text()
 
@@ -50,16 +51,18 @@ def test_each_indicator_is_on_exactly_for_its_declared_value(small_customers: pd
 
 
 @pytest.fixture(scope="module")
-def healthy(small_artifact: Path) -> tuple[gate.Evidence, train.Fitted]:
+def healthy(small_artifact: Path) -> tuple[evidence.Evidence, train.Fitted]:
     """The gate's evidence on the small gated model, measured exactly as the gate stage measures it."""
     model_file = small_artifact / artifacts.MODEL_FILE
     model, described = artifacts.load_verified(model_file, require_gate=True)
     fitted = train.resplit(data.load(small_artifact / "snapshot.csv"), model, described.seed, 0.0)
-    return gate.gather(fitted, model, described, model_file, small_artifact / "no_baseline.json"), fitted
+    return evidence.gather(
+        fitted, model, described, model_file, small_artifact / "no_baseline.json", contract.MEASURING
+    ), fitted
 
 
-def _outcome(ev: gate.Evidence, check_id: str) -> record.CheckResult:
-    return next(r for r in gate.judge(ev).checks if r.id == check_id)
+def _outcome(ev: evidence.Evidence, check_id: str) -> record.CheckResult:
+    return next(r for r in contract.judge(ev).checks if r.id == check_id)
 
 
 def test_the_healthy_model_passes_every_evidence_check(healthy) -> None:
@@ -75,7 +78,7 @@ def test_the_healthy_model_passes_every_evidence_check(healthy) -> None:
 
 def test_a_constant_feature_column_is_dead_and_named() -> None:
     X = pd.DataFrame({"a": [1.0, 2.0, 3.0], "contract_one_year": [0.0, 0.0, 0.0], "blank": [np.nan] * 3})
-    assert gate.dead_features(X) == ("contract_one_year", "blank")
+    assert evidence.dead_features(X) == ("contract_one_year", "blank")
 
 
 def test_a_model_trained_on_dead_indicators_fails_naming_them(healthy) -> None:
@@ -84,11 +87,11 @@ def test_a_model_trained_on_dead_indicators_fails_naming_them(healthy) -> None:
     dead = one_hot_columns(schema.BY_NAME["contract"])
     X_train = fitted.X_train.assign(**dict.fromkeys(dead, 0.0))
     model = train.train_model(X_train, fitted.y_train)
-    assert gate.dead_features(X_train) == dead
-    moved = gate.importance(model, fitted.hold_rows, fitted.seed)
+    assert evidence.dead_features(X_train) == dead
+    moved = evidence.importance(model, fitted.hold_rows, fitted.seed, contract.MEASURING)
     assert moved["contract"] == 0.0, "a model that never saw the contract cannot move with it"
-    ev = dataclasses.replace(ev, dead_features=gate.dead_features(X_train), importance=moved)
-    verdict = gate.judge(ev)
+    ev = dataclasses.replace(ev, dead_features=evidence.dead_features(X_train), importance=moved)
+    verdict = contract.judge(ev)
     assert not verdict.passed
     assert {"dead_features", "moves_contract"} <= set(verdict.failed), verdict.failed
     detail = _outcome(ev, "dead_features").detail
@@ -106,7 +109,9 @@ def test_a_direction_with_no_measurable_effect_fails(healthy, column: str) -> No
 def test_the_evidence_is_deterministic(healthy, small_artifact: Path) -> None:
     ev, fitted = healthy
     model = artifacts.load_model(small_artifact / artifacts.MODEL_FILE)
-    assert gate.importance(model, fitted.hold_rows, fitted.seed) == ev.importance, "same data + seed, same figures"
+    assert evidence.importance(model, fitted.hold_rows, fitted.seed, contract.MEASURING) == ev.importance, (
+        "same data + seed, same figures"
+    )
 
 
 def _all_skipped(path: Path) -> dict:

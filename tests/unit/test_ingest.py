@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src import config, data, ingest, schema
+from src import config, data, exits, ingest, schema
 from src.make_dataset import generate, write
 
 TELCO_MAPPING = config.ROOT / "mappings" / "telco.toml"
@@ -105,7 +105,7 @@ def test_an_export_that_does_not_fit_exits_2_in_one_line_and_keeps_the_good_snap
     out.write_text("the last good snapshot\n")
     code = ingest.main(["--mapping", str(TELCO_MAPPING), "--export", str(spoilt), "--out", str(out)])
     err = capsys.readouterr().err.strip()
-    assert code == ingest.EXIT_INPUT, err
+    assert code == exits.REFUSED, err
     assert len(err.splitlines()) == 1, f"one readable line, not:\n{err}"
     assert all(name in err for name in names), f"the line must name {names}: {err}"
     assert out.read_text() == "the last good snapshot\n", "a failed ingest replaced the good snapshot"

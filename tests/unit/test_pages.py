@@ -20,7 +20,10 @@ import pytest
 from deploy.render import page as rollout_page
 from deploy.rules.window import StepResult
 from deploy.settings import RolloutSettings
-from src import artifacts, card, drift, drift_page, gate, record
+from src import artifacts, card, record
+from src.drift import judging, reading
+from src.drift import page as drift_page
+from src.gate import stage
 from src.make_dataset import generate, write
 from tests.unit.test_drift import write_log
 
@@ -63,7 +66,7 @@ def rejected(small_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     passed = record.read(small_artifact / artifacts.METRICS_FILE)
     baseline = folder / "prod_metrics.json"
     record.write(passed.model_copy(update={"holdout_auc": min(1.0, passed.holdout_auc + 0.1)}), baseline)
-    result = gate.run(small_artifact / "snapshot.csv", folder, passed.seed, baseline)
+    result = stage.run(small_artifact / "snapshot.csv", folder, passed.seed, baseline)
     assert not result.passed, "the baseline should make the regression check fail"
     return folder / artifacts.REJECTED_DIR
 
@@ -112,11 +115,11 @@ def test_a_card_on_another_snapshot_is_refused_in_one_line(small_artifact: Path,
 def test_the_drift_page_draws_one_histogram_per_input(snapshot: pd.DataFrame, tmp_path: Path) -> None:
     recent = snapshot.sample(600, random_state=3)
     log = write_log(tmp_path / "service.log", recent)
-    report, ref, rows = drift.check_frames(log, _csv(snapshot, tmp_path))
+    report, ref, rows = judging.check_frames(log, _csv(snapshot, tmp_path))
     html = drift_page.render(report, ref, rows)
     assert network_references(html) == []
     assert _sections(html) == list(drift_page.SECTIONS)
-    inputs = [*drift.NUMERIC_FEATURES, *drift.CATEGORICAL_FEATURES]
+    inputs = [*reading.NUMERIC_FEATURES, *reading.CATEGORICAL_FEATURES]
     assert html.count("<svg") == len(inputs), "one histogram per model input"
     for name in inputs:
         assert f"{name}: PSI" in html, f"no histogram titled for {name}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src import artifacts, record
+from src import artifacts, exits, record
 from src.features import build_features
 from src.make_dataset import write
 from src.train import main, split, train_model
@@ -40,7 +40,7 @@ def test_cli_writes_a_verifiable_ungated_pair_and_is_deterministic(
 ) -> None:
     write(small_customers, tmp_path / "snap.csv")
     for out in ("a", "b"):
-        assert main(["--data", str(tmp_path / "snap.csv"), "--out", str(tmp_path / out)]) == 0
+        assert main(["--data", str(tmp_path / "snap.csv"), "--out", str(tmp_path / out)]) == exits.OK
     a, b = (record.read(tmp_path / out / artifacts.METRICS_FILE) for out in ("a", "b"))
     assert a.model_sha256 == b.model_sha256, "same data + same seed produced a different model file"
     assert (a.holdout_auc, a.holdout_ece) == (b.holdout_auc, b.holdout_ece)
@@ -52,10 +52,10 @@ def test_failed_training_leaves_the_good_artifacts_untouched(
     tmp_path: Path, small_customers: pd.DataFrame, capsys
 ) -> None:
     write(small_customers, tmp_path / "good.csv")
-    assert main(["--data", str(tmp_path / "good.csv"), "--out", str(tmp_path)]) == 0
+    assert main(["--data", str(tmp_path / "good.csv"), "--out", str(tmp_path)]) == exits.OK
     before = {name: (tmp_path / name).read_bytes() for name in (artifacts.MODEL_FILE, artifacts.METRICS_FILE)}
     write(small_customers.assign(contract="lifetime"), tmp_path / "bad.csv")
-    assert main(["--data", str(tmp_path / "bad.csv"), "--out", str(tmp_path)]) == 1
+    assert main(["--data", str(tmp_path / "bad.csv"), "--out", str(tmp_path)]) == exits.REFUSED
     err = capsys.readouterr().err.strip()
     assert "\n" not in err, f"not one readable line: {err!r}"
     assert "unknown contract 'lifetime'" in err, err
@@ -64,7 +64,7 @@ def test_failed_training_leaves_the_good_artifacts_untouched(
 
 
 def test_cli_reports_a_missing_snapshot_in_one_line(tmp_path: Path, capsys) -> None:
-    assert main(["--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path)]) == 1
+    assert main(["--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path)]) == exits.REFUSED
     err = capsys.readouterr().err.strip()
     assert "no snapshot at" in err
     assert "\n" not in err

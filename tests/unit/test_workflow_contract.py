@@ -365,7 +365,7 @@ def test_a_green_drift_check_dispatches_nothing(drift_wf: dict[str, Any]) -> Non
     dispatch = drift_wf["jobs"]["dispatch-training"]
     assert dispatch["needs"] in ("check", ["check"]), "the dispatch must wait for the check's verdict"
     assert condition(dispatch).replace('"', "'") == "needs.check.outputs.status == 'retrain'", (
-        f"dispatch `if: {condition(dispatch)}`: only a retrain verdict (src.drift exit 3) may start training"
+        f"dispatch `if: {condition(dispatch)}`: only a retrain verdict (exit 1, its report saying so) may start"
     )
     check = drift_wf["jobs"]["check"]
     assert check["outputs"]["status"] == "${{ steps.judge.outputs.status }}"

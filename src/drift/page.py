@@ -11,12 +11,13 @@ the shares on the page are the shares the verdict was computed from.
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from src import drift, metrics, pages, schema
+from src import metrics, pages, schema
+from src.drift.judging import DriftReport, FeatureDrift, Reference, category_shares, numeric_inputs
+from src.drift.reading import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from src.pages import FAIL, Section, esc, fmt
 
 SECTIONS = ("verdict", "histograms", "table")
@@ -30,46 +31,44 @@ def _bin_labels(edges: np.ndarray) -> list[str]:
     return [f"< {inner[0]}", *(f"{a} to {b}" for a, b in itertools.pairwise(inner)), f"≥ {inner[-1]}"]
 
 
-def _histogram(name: str, labels: list[str], expected: np.ndarray, actual: np.ndarray, row: dict[str, Any]) -> str:
+def _histogram(name: str, labels: list[str], expected: np.ndarray, actual: np.ndarray, row: FeatureDrift) -> str:
     fig, ax = pages.figure(5.2, 3.0)
     x = np.arange(len(labels))
     ax.bar(x - 0.2, expected, width=0.4, color=pages.STABLE_COLOR, label="training")
-    ax.bar(x + 0.2, actual, width=0.4, color=FAIL if row["status"] != "ok" else pages.CANDIDATE_COLOR, label="recent")
+    ax.bar(x + 0.2, actual, width=0.4, color=FAIL if row.status != "ok" else pages.CANDIDATE_COLOR, label="recent")
     ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=7)
     ax.set_ylabel("share of rows")
-    ax.set_title(f"{name}: PSI {row['psi']:.4f} ({row['status']})")
+    ax.set_title(f"{name}: PSI {row.psi:.4f} ({row.status})")
     ax.legend()
-    caption = f"warn above {row['warn']:.4f}, retrain above {row['retrain']:.4f} (noise-calibrated for this batch)"
+    caption = f"warn above {row.warn:.4f}, retrain above {row.retrain:.4f} (noise-calibrated for this batch)"
     return pages.chart(pages.svg(fig), caption)
 
 
-def render(report: dict[str, Any], ref: drift.Reference, recent: pd.DataFrame) -> str:
+def render(report: DriftReport, ref: Reference, recent: pd.DataFrame) -> str:
     """The whole page from the report and the rows it judged."""
     charts = []
-    recent_num = drift.numeric_inputs(recent)
-    for name in drift.NUMERIC_FEATURES:
+    recent_num = numeric_inputs(recent)
+    for name in NUMERIC_FEATURES:
         actual = metrics.bin_shares(recent_num[name].to_numpy(), ref.edges[name])
-        charts.append(
-            _histogram(name, _bin_labels(ref.edges[name]), ref.expected[name], actual, report["features"][name])
-        )
-    for name in drift.CATEGORICAL_FEATURES:
+        charts.append(_histogram(name, _bin_labels(ref.edges[name]), ref.expected[name], actual, report.features[name]))
+    for name in CATEGORICAL_FEATURES:
         labels = [*schema.BY_NAME[name].allowed, "unknown"]
-        actual = drift.category_shares(recent[name], schema.BY_NAME[name].allowed)
-        charts.append(_histogram(name, labels, ref.expected[name], actual, report["features"][name]))
+        actual = category_shares(recent[name], schema.BY_NAME[name].allowed)
+        charts.append(_histogram(name, labels, ref.expected[name], actual, report.features[name]))
     rows, classes = [], []
-    for name, row in report["features"].items():
-        rows.append([esc(name), f"{row['psi']:.4f}", f"{row['warn']:.4f}", f"{row['retrain']:.4f}", esc(row["status"])])
-        classes.append("" if row["status"] == "ok" else "fail")
-    for name, row in report["unknown"].items():
-        rows.append([esc(f"unknown {name} share"), f"{row['share']:.2%}", "-", "-", esc(row["status"])])
-        classes.append("" if row["status"] == "ok" else "fail")
-    status = report["status"]
+    for name, row in report.features.items():
+        rows.append([esc(name), f"{row.psi:.4f}", f"{row.warn:.4f}", f"{row.retrain:.4f}", esc(row.status)])
+        classes.append("" if row.status == "ok" else "fail")
+    for name, row in report.unknown.items():
+        rows.append([esc(f"unknown {name} share"), f"{row.share:.2%}", "-", "-", esc(row.status)])
+        classes.append("" if row.status == "ok" else "fail")
+    status = report.status
     subtitle = (
-        f"{pages.verdict_badge(status, STATUS_OK.get(status))} {report['n_recent']:,} recent predictions vs "
-        f"{report['n_training']:,} training rows"
+        f"{pages.verdict_badge(status, STATUS_OK.get(status))} {report.n_recent:,} recent predictions vs "
+        f"{report.n_training:,} training rows"
     )
     sections = [
-        Section("verdict", "Verdict", f"<p><strong>{esc(report['reason'])}</strong></p>"),
+        Section("verdict", "Verdict", f"<p><strong>{esc(report.reason)}</strong></p>"),
         Section("histograms", "Each input, recent vs training", f'<div class="charts">{"".join(charts)}</div>'),
         Section(
             "table",
