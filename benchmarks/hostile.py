@@ -37,8 +37,8 @@ import httpx
 from src import schema
 from src.config import ROOT
 from src.make_dataset import generate, write
+from src.processes import free_port, running
 from tests.conftest import gated
-from tests.processes import free_port, running
 
 HEADER_CONNECTIONS, HEADER_BYTES, CHUNK = 4, 32 * 1024 * 1024, 64 * 1024
 

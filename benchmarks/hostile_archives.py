@@ -21,9 +21,9 @@ from pathlib import Path
 
 from src import artifacts
 from src.make_dataset import generate, write
+from src.processes import free_port, run_to_exit
 from tests import archives
 from tests.conftest import gated
-from tests.processes import free_port, run_to_exit
 from tests.service.test_service_process import _local, image_command
 
 

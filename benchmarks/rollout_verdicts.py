@@ -27,7 +27,7 @@ from deploy.rollout import EXIT_PROMOTED, RolloutSettings, run
 from deploy.stack import Stack, StackSettings
 from deploy.traffic import customers, replay
 from src import artifacts, config
-from tests.processes import free_port
+from src.processes import free_port
 
 CASES = {
     "identical (A/A)": ("app.main:app", {}),

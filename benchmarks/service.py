@@ -30,8 +30,8 @@ from benchmarks.hot_frames import post_predict
 from src import artifacts, config, data, schema
 from src.config import ROOT
 from src.features import build_features
+from src.processes import free_port, stop, wait_healthy
 from src.train import split
-from tests.processes import free_port, stop, wait_healthy
 
 CUSTOMER = schema.EXAMPLE_CUSTOMER
 WRK_SECONDS = 5

@@ -20,7 +20,7 @@ import httpx
 from deploy.stack import Stack, StackSettings
 from deploy.traffic import customers, replay
 from src import artifacts, config
-from tests.processes import free_port
+from src.processes import free_port
 
 REQUESTS = 200
 CASES = [

@@ -26,7 +26,7 @@ from deploy import compose
 from deploy.stack import Stack, StackSettings
 from deploy.traffic import customers
 from src import artifacts, config
-from tests.processes import free_port
+from src.processes import free_port
 from tests.switching import SWITCHES, KeepAliveLoad, Tally, through_switches
 
 DWELL = 2000

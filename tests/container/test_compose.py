@@ -30,8 +30,8 @@ from deploy import compose
 from deploy.traffic import customers, replay
 from src import config
 from src.config import ROOT
+from src.processes import free_port
 from tests.container.conftest import artifact_folder, docker, labels, report, wait_stage
-from tests.processes import free_port
 from tests.switching import SWITCHES, KeepAliveLoad, label, through_switches
 
 SHARE_REQUESTS = 1000

@@ -15,10 +15,10 @@ import pytest
 
 from src import artifacts, config, data, record, schema, signing
 from src.features import build_features
+from src.processes import free_port
 from src.train import split
 from tests.container.conftest import artifact_folder, docker, labels, report, wait_http
 from tests.keys import ec_key_pair
-from tests.processes import free_port
 
 PARITY_ROWS = 300
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from src.config import ROOT
-from tests.processes import free_port
+from src.processes import free_port, stop_group
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MARKED = re.compile(r"^<!-- runnable(?P<attrs>[^>]*)-->\n```(?:sh|bash)\n(?P<body>.*?)^```", re.S | re.M)
@@ -135,15 +135,12 @@ class Shell:
 
     def stop_servers(self) -> None:
         for line, proc in reversed(self.servers):
-            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as the page says
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                pytest.fail(f"`{line}` kept running 30 s after Ctrl-C")
+            try:  # Ctrl-C to the line's whole group, as the page says; what outlives it 30 s is killed
+                stopped = stop_group(proc.pid, signal.SIGINT, proc, timeout=30, whole_group=True)
             finally:
                 proc.stdout.close()
+            if not stopped:
+                pytest.fail(f"`{line}` kept running 30 s after Ctrl-C")
         self.servers.clear()
 
 
@@ -160,8 +157,7 @@ def _read_until_exit_or(proc: subprocess.Popen, marker: str, timeout: float, lin
         if ready and not chunk:  # end of output: the command is done
             proc.wait(timeout=timeout)
             return output.decode(errors="replace")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    stop_group(proc.pid, signal.SIGKILL, proc)
     proc.stdout.close()
     pytest.fail(f"`{line}` still running after {timeout:.0f} s without serving:\n{output.decode()[-3000:]}")
 

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from src import artifacts, card, data, drift, drift_page, pages, record
+from src.processes import run_module
 from tests.browser import Rendered, render, section_ids
-from tests.processes import run_module
 from tests.unit.test_drift import write_log
 
 MIN_INK = 0.03  # share of non-white pixels: a page of tables and charts; a blank page has ~0

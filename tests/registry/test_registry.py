@@ -16,8 +16,9 @@ import pytest
 
 from src import artifacts, gate, record, signing
 from src.config import ROOT
+from src.processes import run_module
 from tests.keys import ec_key_pair
-from tests.processes import pair_bytes, run_module
+from tests.processes import pair_bytes
 from tests.records import with_verdict
 
 

@@ -16,7 +16,8 @@ import pytest
 from src import artifacts, gate, record, train
 from src.config import ROOT
 from src.make_dataset import generate, write
-from tests.processes import pair_bytes, run_module
+from src.processes import run_module
+from tests.processes import pair_bytes
 
 
 def _gate_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from src import artifacts
+from src.processes import free_port, run_to_exit
 from tests import archives
-from tests.processes import free_port, run_to_exit
 from tests.service.test_service_process import _local, image_command
 
 MAX_RSS_MB = 300  # the bound: the 512 MiB bomb once peaked at 1.2 GB before it was refused

@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 
 from src import artifacts, record, schema
 from src.config import ROOT
-from tests.processes import free_port, running
+from src.processes import free_port, running
 from tests.unit.test_artifacts_and_data import _booby_trapped
 
 UVICORN = [sys.executable, "-m", "uvicorn"]

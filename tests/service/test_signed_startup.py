@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from src import artifacts, record, schema, signing
+from src.processes import free_port, run_module, running
 from tests.keys import KeyPair, ec_key_pair, signed_copy
-from tests.processes import free_port, run_module, running
 from tests.service.test_service_process import _failure_line, _local, _startup, image_command
 
 

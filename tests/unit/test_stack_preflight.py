@@ -7,12 +7,7 @@ import socket
 import pytest
 
 from deploy.stack import StackSettings, check_ports_free
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from src.processes import free_port
 
 
 def test_a_taken_port_is_named_with_its_variable_before_anything_starts():
@@ -21,7 +16,7 @@ def test_a_taken_port_is_named_with_its_variable_before_anything_starts():
         holder.listen()
         taken = holder.getsockname()[1]
         cfg = StackSettings().model_copy(
-            update={"port": _free_port(), "stable_port": _free_port(), "candidate_port": taken, "prometheus": False}
+            update={"port": free_port(), "stable_port": free_port(), "candidate_port": taken, "prometheus": False}
         )
         with pytest.raises(RuntimeError, match=rf"port {taken} \(CANDIDATE_PORT\) is already in use"):
             check_ports_free(cfg)
@@ -29,6 +24,6 @@ def test_a_taken_port_is_named_with_its_variable_before_anything_starts():
 
 def test_free_ports_pass_the_preflight():
     cfg = StackSettings().model_copy(
-        update={"port": _free_port(), "stable_port": _free_port(), "candidate_port": _free_port(), "prometheus": False}
+        update={"port": free_port(), "stable_port": free_port(), "candidate_port": free_port(), "prometheus": False}
     )
     check_ports_free(cfg)  # raises on a taken port; a race with another process is the only way this goes red
