@@ -38,7 +38,8 @@ from src import schema
 from src.config import ROOT
 from src.make_dataset import generate, write
 from src.processes import free_port, running
-from tests.conftest import gated
+from tools.gated import gated
+from tools.image import image_command, local_command
 
 HEADER_CONNECTIONS, HEADER_BYTES, CHUNK = 4, 32 * 1024 * 1024, 64 * 1024
 
@@ -114,13 +115,6 @@ def _keys(n: int) -> bytes:
     return ",".join(f'"k{i}":0' for i in range(n)).encode()
 
 
-def image_command(checkout: Path, port: int) -> list[str]:
-    line = next(x for x in (checkout / "Dockerfile").read_text().splitlines() if x.startswith("CMD "))
-    cmd = json.loads(line.removeprefix("CMD "))
-    cmd[cmd.index("--host") + 1], cmd[cmd.index("--port") + 1] = "127.0.0.1", str(port)
-    return [sys.executable, "-m", *cmd]
-
-
 @contextmanager
 def serving(checkout: Path, argv: list[str], model: Path, url: str) -> Iterator[subprocess.Popen]:
     """The checkout's service (its own app/ and src/, run from its folder) until the block ends."""
@@ -148,7 +142,7 @@ def measure(checkout: Path, model: Path, name: str, attack: Callable[[str], str]
     """The first attack on a fresh worker, then the worst of `repeats` more (peak RSS over all of them)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = image_command(checkout, port)
+    argv = local_command(image_command(checkout), port)
     with serving(checkout, argv, model, url) as proc, httpx.Client(timeout=600) as client:
         for body in (b'{"customers":[' + json.dumps(schema.EXAMPLE_CUSTOMER).encode() + b"]}", b'{"customers":[]}'):
             client.post(f"{url}/predict/batch", content=body, headers={"Content-Type": "application/json"})

@@ -3,7 +3,7 @@
     python -m benchmarks.hostile_archives              # a gated model is built once in a temp folder
     python -m benchmarks.hostile_archives --model PATH  # or use this gated model (its metrics.json beside it)
 
-Each case of tests/archives.py is written beside a record that matches it and
+Each case of tools/archives.py is written beside a record that matches it and
 says the gate passed, then the image's own command (the Dockerfile's CMD, on
 127.0.0.1 and a free port) starts on it until it exits. Peak RSS is the
 service process's own (os.wait4 through a small parent, tests.processes.run_to_exit);
@@ -22,9 +22,9 @@ from pathlib import Path
 from src import artifacts
 from src.make_dataset import generate, write
 from src.processes import free_port, run_to_exit
-from tests import archives
-from tests.conftest import gated
-from tests.service.test_service_process import _local, image_command
+from tools import archives
+from tools.gated import gated
+from tools.image import image_command, local_command
 
 
 def _reason(stdout: str) -> str:
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                 hostile = archives.write_case(case, model, root / f"case{i}")
             logs = root / f"logs{i}"
             logs.mkdir()
-            done = run_to_exit(_local(image_command(), free_port()), {"MODEL_PATH": str(hostile)}, logs)
+            done = run_to_exit(local_command(image_command(), free_port()), {"MODEL_PATH": str(hostile)}, logs)
             traceback = "yes" if "Traceback" in done.stdout + done.stderr else "no"
             reason = _reason(done.stdout).replace(str(hostile.parent), "…")
             print(f"{case:<54}{done.returncode:>5}{done.peak_rss_mb:>8.0f}  {traceback:<3} {reason}")

@@ -24,10 +24,10 @@ from collections import Counter
 from pathlib import Path
 
 from deploy.rollout import EXIT_PROMOTED, RolloutSettings, run
-from deploy.stack import Stack, StackSettings
+from deploy.stack import Stack
 from deploy.traffic import customers, replay
 from src import artifacts, config
-from src.processes import free_port
+from tools.stacks import local_stack
 
 CASES = {
     "identical (A/A)": ("app.main:app", {}),
@@ -55,17 +55,7 @@ def one_rollout(model: Path, app: str, env: dict[str, str], clients: int, bodies
     with tempfile.TemporaryDirectory() as tmp:
         prod = Path(tmp) / "prod_metrics.json"
         shutil.copyfile(model.with_name(artifacts.METRICS_FILE), prod)
-        stack_cfg = StackSettings(
-            stable_model=model,
-            candidate_model=model,
-            port=free_port(),
-            stable_port=free_port(),
-            candidate_port=free_port(),
-            prometheus_port=free_port(),  # its default 9090 is often a host Prometheus's
-            stack_dir=Path(tmp) / "stack",
-            candidate_app=app,
-            candidate_env=env,
-        )
+        stack_cfg = local_stack(model, Path(tmp) / "stack", candidate_app=app, candidate_env=env)
         stop = threading.Event()
         threads: list[threading.Thread] = []
 

@@ -27,7 +27,7 @@ from src import artifacts, gate, signing
 from src.config import ROOT
 from src.make_dataset import generate, write
 from src.processes import free_port, stop, wait_healthy
-from tests.keys import ec_key_pair
+from tools.keys import ec_key_pair
 
 
 def _figure(label: str, seconds: list[float]) -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import httpx
 
-from deploy.stack import Stack, StackSettings
+from deploy.stack import Stack
 from deploy.traffic import customers, replay
 from src import artifacts, config
-from src.processes import free_port
+from tools.stacks import local_stack
 
 REQUESTS = 200
 CASES = [
@@ -55,18 +55,7 @@ def main() -> int:
     for name, fault in CASES:
         n = REQUESTS if not fault.get("FAULT_DELAY_S", "0").startswith("5") else 10
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = StackSettings(
-                stable_model=model,
-                candidate_model=model,
-                mode="shadow",
-                port=free_port(),
-                stable_port=free_port(),
-                candidate_port=free_port(),
-                prometheus_port=free_port(),
-                stack_dir=Path(tmp),
-                candidate_app="deploy.faulty:app",
-                candidate_env=fault,
-            )
+            cfg = local_stack(model, Path(tmp), mode="shadow", candidate_app="deploy.faulty:app", candidate_env=fault)
             with Stack(cfg) as stack:
                 keepalive = [r.latency_ms for r in replay(stack.cfg.url, bodies, n)]
                 fresh = _fresh_connections(stack.cfg.url, bodies, n)

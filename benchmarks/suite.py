@@ -1,6 +1,6 @@
 """The test suite's wall times against their targets, read from the last `make test` (never runs a test).
 
-`make test` (tests/suite.py) records each surface's wall time in
+`make test` (tools/suite.py) records each surface's wall time in
 .bench/suite.json with its commit and the machine's load; this prints them
 beside the targets and the figures the performance issue started from.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from tests.suite import RECORD
+from tools.suite import RECORD
 
 CHEAP = ("lint", "unit", "data", "model")
 # The issue's starting figures (warm venv, 2-core VM), printed beside today's.

@@ -23,11 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deploy import compose
-from deploy.stack import Stack, StackSettings
+from deploy.stack import Stack
 from deploy.traffic import customers
 from src import artifacts, config
-from src.processes import free_port
-from tests.switching import SWITCHES, KeepAliveLoad, Tally, through_switches
+from tools.keepalive import SWITCHES, KeepAliveLoad, Tally, through_switches
+from tools.stacks import local_stack
 
 DWELL = 2000
 
@@ -42,16 +42,7 @@ def _rounds(url: str, switch: Callable[[str, int], None], rounds: int, connectio
 def stack(rounds: int, connections: int) -> tuple[Tally, float]:
     model = config.settings().artifact_dir / artifacts.MODEL_FILE
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = StackSettings(
-            stable_model=model,
-            candidate_model=model,
-            mode="stable",
-            port=free_port(),
-            stable_port=free_port(),
-            candidate_port=free_port(),
-            prometheus=False,
-            stack_dir=Path(tmp),
-        )
+        cfg = local_stack(model, Path(tmp), mode="stable", prometheus=False)
         with Stack(cfg) as running:
             return _rounds(running.cfg.url, running.set_stage, rounds, connections)
 

@@ -32,7 +32,7 @@ from src import config
 from src.config import ROOT
 from src.processes import free_port
 from tests.container.conftest import artifact_folder, docker, labels, report, wait_stage
-from tests.switching import SWITCHES, KeepAliveLoad, label, through_switches
+from tools.keepalive import SWITCHES, KeepAliveLoad, label, through_switches
 
 SHARE_REQUESTS = 1000
 CANARY_PERCENT = 25

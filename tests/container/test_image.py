@@ -18,7 +18,7 @@ from src.features import build_features
 from src.processes import free_port
 from src.train import split
 from tests.container.conftest import artifact_folder, docker, labels, report, wait_http
-from tests.keys import ec_key_pair
+from tools.keys import ec_key_pair
 
 PARITY_ROWS = 300
 

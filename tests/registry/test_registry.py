@@ -17,9 +17,9 @@ import pytest
 from src import artifacts, gate, record, signing
 from src.config import ROOT
 from src.processes import run_module
-from tests.keys import ec_key_pair
 from tests.processes import pair_bytes
 from tests.records import with_verdict
+from tools.keys import ec_key_pair
 
 
 def _cli(module: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

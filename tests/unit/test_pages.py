@@ -21,7 +21,7 @@ from deploy import rollout_page
 from deploy.rollout import RolloutSettings, StepResult
 from src import artifacts, card, drift, drift_page, gate, record
 from src.make_dataset import generate, write
-from tests.unit.test_drift import write_log
+from tools.service_log import write_log
 
 # Attributes a browser loads from, and CSS that loads; a fragment (#id) or an inline data: URI stays in the page.
 FETCHING_ATTRIBUTE = re.compile(r'\b(?:src|href|xlink:href|srcset|poster|action|data)\s*=\s*["\']([^"\']*)["\']', re.I)
