@@ -26,12 +26,13 @@ import numpy as np
 from app.main import create_app
 from app.predictor import Predictor
 from app.settings import ServiceSettings
-from benchmarks.hot_frames import post_predict
+from benchmarks.baseline import StepFailed, checkout
 from src import artifacts, config, data, schema
 from src.config import ROOT
 from src.features import build_features
 from src.processes import free_port, stop, wait_healthy
 from src.train import split
+from tools import asgi
 
 CUSTOMER = schema.EXAMPLE_CUSTOMER
 WRK_SECONDS = 5
@@ -72,16 +73,12 @@ async def _handler_cost(settings: ServiceSettings, n: int = 3000) -> float:
         with open("/dev/null", "w") as sink:
             observability.configure_logging(sink)
             for _ in range(300):
-                await post_predict(app, body)
+                await asgi.post(app, "/predict", body)
             started = time.perf_counter()
             for _ in range(n):
-                await post_predict(app, body)
+                await asgi.post(app, "/predict", body)
             observability.configure_logging(sys.stdout)
     return (time.perf_counter() - started) / n * 1e6
-
-
-class StepFailed(RuntimeError):
-    """A bench step failed; the message carries the step's own output."""
 
 
 def _wrk(url: str, connections: int, lua: Path) -> dict[str, float]:
@@ -233,24 +230,6 @@ def _table(r: dict[str, dict[str, float]], baseline: Path | None, log_lines: int
         print("    " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
     errors = ", ".join(f"{name} {f['errors']:.0f}" for name, f in r.items() if f["errors"]) or "none"
     print(f"    non-2xx answers (all rounds): {errors}; prediction + access log lines written to a file: {log_lines:,}")
-
-
-@contextmanager
-def checkout(ref: str | None, tmp: Path) -> Iterator[Path | None]:
-    """A detached worktree of `ref` (the baseline to measure beside this checkout), removed afterwards."""
-    if not ref:
-        yield None
-        return
-    path = tmp / f"baseline-{ref}"
-    added = subprocess.run(
-        ["git", "worktree", "add", "--detach", str(path), ref], cwd=ROOT, capture_output=True, text=True
-    )
-    if added.returncode != 0:
-        raise StepFailed(f"git worktree add {ref} failed:\n{added.stdout}{added.stderr}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> int:
