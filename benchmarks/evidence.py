@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,26 +33,12 @@ import pandas as pd
 
 from src import gate, ingest, make_dataset
 from src.config import ROOT
+from tools.copies import copy_tree
 
 BASE_REF = "eebcd3f"  # the last commit whose src/features.py spelled the plans itself
 RENAMED = {"month-to-month": "Month-to-month", "one-year": "One year", "two-year": "Two year"}
 CONTRACT_LINES = ('allowed=("month-to-month", "one-year", "two-year"),', 'example="month-to-month",')
 EVIDENCE_PREFIXES = ("dead_features", "moves_", "direction_")
-
-
-def copy_tree(dest: Path) -> Path:
-    """The tracked and unignored files of this tree, as a clone would have them."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    )
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        if (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    return dest
 
 
 def rename_contract(root: Path) -> None:

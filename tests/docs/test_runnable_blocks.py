@@ -23,7 +23,6 @@ import os
 import re
 import select
 import shlex
-import shutil
 import signal
 import subprocess
 import time
@@ -35,6 +34,7 @@ import pytest
 
 from src.config import ROOT
 from src.processes import free_port, stop_group
+from tools.copies import copy_tree, git_identity, one_commit
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MARKED = re.compile(r"^<!-- runnable(?P<attrs>[^>]*)-->\n```(?:sh|bash)\n(?P<body>.*?)^```", re.S | re.M)
@@ -69,26 +69,8 @@ RUNNABLE = {page: found for page, found in RUNNABLE.items() if found}
 
 
 def fresh_copy(dest: Path) -> Path:
-    """The tree as a clone would have it: tracked and unignored files, mtimes kept (so make sees a built venv)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    )
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "fresh copy"]):
-        subprocess.run(["git", *argv], cwd=dest, check=True, capture_output=True, env=_git_env())
-    return dest
-
-
-def _git_env() -> dict[str, str]:
-    who = {"GIT_AUTHOR_NAME": "docs", "GIT_AUTHOR_EMAIL": "docs@example.invalid"}
-    return {**os.environ, **who, "GIT_COMMITTER_NAME": "docs", "GIT_COMMITTER_EMAIL": "docs@example.invalid"}
+    """The tree as a clone would have it: a git repository with one commit, no artifacts, no .stack."""
+    return one_commit(copy_tree(dest), "fresh copy", who="docs")
 
 
 class Shell:
@@ -99,7 +81,7 @@ class Shell:
         self.ports = {name: free_port() for name in PORTS}
         venv = ROOT / ".venv"
         self.env = {
-            **_git_env(),
+            **git_identity("docs"),
             **{name: str(port) for name, port in self.ports.items()},
             "VENV": str(venv),
             "VIRTUAL_ENV": str(venv),
