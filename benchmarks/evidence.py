@@ -31,7 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from src import gate, ingest, make_dataset
+from benchmarks.baseline import StepFailed
+from src import exits, gate, ingest, make_dataset
 from src.config import ROOT
 from tools.copies import copy_tree
 
@@ -47,7 +48,7 @@ def rename_contract(root: Path) -> None:
     text = path.read_text()
     for line in CONTRACT_LINES:
         if line not in text:
-            raise SystemExit(f"benchmarks.evidence: src/schema.py no longer holds {line!r}; update CONTRACT_LINES")
+            raise StepFailed(f"src/schema.py no longer holds {line!r}; update CONTRACT_LINES")
         renamed = line
         for old, new in RENAMED.items():
             renamed = renamed.replace(f'"{old}"', f'"{new}"')
@@ -71,9 +72,7 @@ def run_gate(root: Path, snapshot: Path, out: Path) -> tuple[int, dict]:
     )
     written = out / "metrics.json" if done.returncode == 0 else out / "rejected" / "metrics.json"
     if not written.is_file():
-        raise SystemExit(
-            f"benchmarks.evidence: the gate wrote no record (exit {done.returncode}): {done.stderr[-500:]}"
-        )
+        raise StepFailed(f"the gate wrote no record (exit {done.returncode}): {done.stderr[-500:]}")
     return done.returncode, json.loads(written.read_text())
 
 
@@ -173,13 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="churn-evidence-") as tmp:
         work = Path(tmp)
         snapshots = {"data/churn.csv": ROOT / "data" / "churn.csv"}
-        if args.telco is not None:
-            snapshots["IBM Telco"] = work / "telco.csv"
-            ingest.ingest(ROOT / "mappings" / "telco.toml", args.telco, snapshots["IBM Telco"])
-        spellings(work, snapshots)
-        walkthrough(work)
-        false_refusals(work, args.seeds)
-    return 0
+        try:
+            if args.telco is not None:
+                snapshots["IBM Telco"] = work / "telco.csv"
+                ingest.ingest(ROOT / "mappings" / "telco.toml", args.telco, snapshots["IBM Telco"])
+            spellings(work, snapshots)
+            walkthrough(work)
+            false_refusals(work, args.seeds)
+        except (StepFailed, ingest.IngestError) as exc:
+            print(f"benchmarks.evidence: {exc}", file=sys.stderr)
+            return exits.REFUSED
+    return exits.OK
 
 
 if __name__ == "__main__":

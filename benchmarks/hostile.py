@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 
-from src import schema
+from src import exits, schema
 from src.config import ROOT
 from src.make_dataset import generate, write
 from src.processes import free_port, running
@@ -174,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             write(generate(seed=7, n=4000), folder / "snapshot.csv")
             model = gated(folder / "snapshot.csv", folder)
         if not model.is_file():
-            print(f"no model file at {model}", file=sys.stderr)
-            return 2
+            print(f"benchmarks.hostile: no model file at {model}", file=sys.stderr)
+            return exits.REFUSED
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"checkout {args.checkout.resolve()}  |  {os.cpu_count()} CPUs, load {load}")
         print(f"{'case':<38} {'answer':<27} {'/health max':>11} {'worker CPU':>11} {'peak RSS':>9} {'wall':>8}")
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.case and args.case not in name:
                 continue
             measure(args.checkout, model, name, attack, args.repeats)
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

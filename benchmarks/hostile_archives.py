@@ -6,7 +6,7 @@
 Each case of tools/archives.py is written beside a record that matches it and
 says the gate passed, then the image's own command (the Dockerfile's CMD, on
 127.0.0.1 and a free port) starts on it until it exits. Peak RSS is the
-service process's own (os.wait4 through a small parent, tests.processes.run_to_exit);
+service process's own (os.wait4 through a small parent, src.processes.run_to_exit);
 `tb` says whether a traceback reached stdout or stderr. Figures only;
 tests/service/test_hostile_archives.py is what passes or fails.
 """
@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-from src import artifacts
+from src import artifacts, exits
 from src.make_dataset import generate, write
 from src.processes import free_port, run_to_exit
 from tools import archives
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         if model is None:
             write(generate(seed=7, n=4000), root / "snapshot.csv")
             model = gated(root / "snapshot.csv", root / "gated")
+        if not model.is_file():
+            print(f"benchmarks.hostile_archives: no model file at {model}", file=sys.stderr)
+            return exits.REFUSED
         print(f"{'case':<54}{'exit':>5}{'RSS MB':>8}  tb  one-line reason")
         for i, case in enumerate(archives.CASES):
             with warnings.catch_warnings():
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             f"limits: {artifacts.MAX_MEMBERS} members, {artifacts.MAX_MEMBER_BYTES >> 20} MiB a member, "
             f"{artifacts.MAX_TOTAL_BYTES >> 20} MiB inflated in all, schema depth {artifacts.MAX_SCHEMA_DEPTH}"
         )
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from src import artifacts, config, data, gate, record
+from src import artifacts, config, data, exits, gate, record
 from tools import browser
 from tools.service_log import write_log
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         args.screenshots.mkdir(parents=True, exist_ok=True)
         for page in written:
             _screenshot(page, args.screenshots / f"{page.stem}.png")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 from deploy.rollout import EXIT_PROMOTED, RolloutSettings, run
 from deploy.stack import Stack
 from deploy.traffic import customers, replay
-from src import artifacts, config
+from src import artifacts, config, exits
 from tools.stacks import local_stack
 
 CASES = {
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     model = config.settings().artifact_dir / artifacts.MODEL_FILE
     if not model.is_file():
         print("no gated model: run `make model` first", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     bodies = customers()
     burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.burners)]
     for burner in burners:
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for burner in burners:
             burner.terminate()
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from app.main import create_app
 from app.predictor import Predictor
 from app.settings import ServiceSettings
 from benchmarks.baseline import StepFailed, checkout
-from src import artifacts, config, data, schema
+from src import artifacts, config, data, exits, schema
 from src.config import ROOT
 from src.features import build_features
 from src.processes import free_port, stop, wait_healthy
@@ -37,7 +37,7 @@ from tools import asgi
 CUSTOMER = schema.EXAMPLE_CUSTOMER
 WRK_SECONDS = 5
 # Every HTTP row is measured this many times, the rows interleaved: on a shared machine one 5 s row can
-# catch a neighbour's burst (the validating constant read 5,944 and 7,889 /s ten minutes apart, 2026-11-23).
+# catch a neighbour's burst (the measurement behind it: docs/benchmarks.md, benchmarks/service.py).
 ROUNDS = 3
 
 
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = config.settings().artifact_dir
     if not (folder / artifacts.METRICS_FILE).is_file():
         print("no gated artifact: run `make run` (or `make model`) first", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     settings = ServiceSettings(model_path=folder / artifacts.MODEL_FILE)
     predictor = Predictor.load(settings)
     model_floor(predictor)
@@ -253,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             http(settings, Path(tmp), baseline)
     except StepFailed as exc:
         print(f"benchmarks.service: a step failed; its output:\n{exc}", file=sys.stderr)
-        return 1
-    return 0
+        return exits.REFUSED
+    return exits.OK
 
 
 if __name__ == "__main__":

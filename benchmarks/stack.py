@@ -19,7 +19,7 @@ import httpx
 
 from deploy.stack import Stack
 from deploy.traffic import customers, replay
-from src import artifacts, config
+from src import artifacts, config, exits
 from tools.stacks import local_stack
 
 REQUESTS = 200
@@ -49,7 +49,7 @@ def main() -> int:
     model = config.settings().artifact_dir / artifacts.MODEL_FILE
     if not model.is_file():
         print("no gated artifact: run `make run` first", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     bodies = customers()
     print(f"(stack) user latency through nginx, shadow stage, SHADOW_TIMEOUT=1s, {REQUESTS} requests per row")
     for name, fault in CASES:
@@ -61,7 +61,7 @@ def main() -> int:
                 fresh = _fresh_connections(stack.cfg.url, bodies, n)
         print(_row(f"{name}, keepalive", keepalive))
         print(_row(f"{name}, new connection each", fresh))
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
+from src import exits
 from tools.suite import RECORD
 
 CHEAP = ("lint", "unit", "data", "model")
@@ -21,7 +22,7 @@ TARGETS = {"cheap": 20.0, "test": 120.0}
 def main() -> int:
     if not RECORD.is_file():
         print(f"(f) test suite: no record yet ({RECORD.name}): run `make test`, then `make bench` again")
-        return 0
+        return exits.OK
     record = json.loads(RECORD.read_text())
     times: dict[str, float] = record["surfaces"]
     print(
@@ -45,7 +46,7 @@ def main() -> int:
     widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
     for row in table:
         print("    " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 from deploy import compose
 from deploy.stack import Stack
 from deploy.traffic import customers
-from src import artifacts, config
+from src import artifacts, config, exits
 from tools.keepalive import SWITCHES, KeepAliveLoad, Tally, through_switches
 from tools.stacks import local_stack
 
@@ -61,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.target == "stack" and not (config.settings().artifact_dir / artifacts.MODEL_FILE).is_file():
         print("switches: no gated artifact: run `make model` first", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     try:
         tally, seconds = (stack if args.target == "stack" else in_compose)(args.rounds, args.connections)
     except (compose.ComposeError, RuntimeError, TimeoutError) as exc:
         print(f"switches: {exc}", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     total = tally.total()
     print(
         f"({args.target}) {len(SWITCHES) * args.rounds} switches under keep-alive load: {total.sent} requests "
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = total.errors
     if errors:
         print("    first errors: " + "; ".join(errors[:3]))
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

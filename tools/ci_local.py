@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from src import exits
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 JOB = "gates"
@@ -98,7 +100,7 @@ def run_job(steps: list[Step], title: str = JOB, cwd: Path = ROOT, out=sys.stdou
             print(f"  {mark:<5} {name}  ({note})", file=out)
         print("\n==> step summary (what the run page shows)\n", file=out)
         print(summary.read_text().rstrip() or "(empty)", file=out, flush=True)
-    return 1 if failed else 0
+    return exits.NO if failed else exits.OK
 
 
 def main(argv: list[str] | None = None) -> int:
