@@ -22,8 +22,6 @@ from pathlib import Path
 
 import yaml
 
-from src import exits
-
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 JOB = "gates"
@@ -100,7 +98,7 @@ def run_job(steps: list[Step], title: str = JOB, cwd: Path = ROOT, out=sys.stdou
             print(f"  {mark:<5} {name}  ({note})", file=out)
         print("\n==> step summary (what the run page shows)\n", file=out)
         print(summary.read_text().rstrip() or "(empty)", file=out, flush=True)
-    return exits.NO if failed else exits.OK
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from src import atomic, exits
+from src import atomic
 
 
 def tighten(node: Any) -> Any:
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 target = args.out / name
                 atomic.write_text(target, json.dumps(schema, indent=1, sort_keys=True) + "\n")
                 print(f"{target}")
-    return exits.OK
+    return 0
 
 
 if __name__ == "__main__":
