@@ -9,6 +9,7 @@ connection per request. Run with `make bench`; figures only.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import tempfile
@@ -45,7 +46,8 @@ def _row(name: str, latencies: list[float]) -> str:
     return f"    {name:<42} p50 {q[49]:8.1f} ms   p99 {q[98]:8.1f} ms"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)  # --help, nothing else
     model = config.settings().artifact_dir / artifacts.MODEL_FILE
     if not model.is_file():
         print("no gated artifact: run `make run` first", file=sys.stderr)

@@ -7,6 +7,7 @@ beside the targets and the figures the performance issue started from.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -19,7 +20,8 @@ ISSUE = {"cheap": "38 s", "test": "~180 s (512 s under load)"}
 TARGETS = {"cheap": 20.0, "test": 120.0}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)  # --help, nothing else
     if not RECORD.is_file():
         print(f"(f) test suite: no record yet ({RECORD.name}): run `make test`, then `make bench` again")
         return exits.OK
