@@ -89,6 +89,8 @@ class Shell:
         }
         for name in ("CHURN_DATA", "ARTIFACT_DIR", "PROD_METRICS", "STACK_DIR", "MODEL_PATH"):
             self.env.pop(name, None)  # the page's defaults, not the test run's
+        for name in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
+            self.env.pop(name, None)  # a user's shell, not a sub-make of `make docs` ("Entering directory")
         self.servers: list[tuple[str, subprocess.Popen]] = []
 
     def command(self, line: str) -> str:
