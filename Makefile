@@ -69,7 +69,7 @@ SURFACES := lint unit data model service surfaces registry deploy pages labs doc
 LANES ?= 2
 
 test: venv ## every surface, cheapest first (after the gate LANES=2 at once), stopping at the first red one; wall times to .bench/
-	@$(PY) -m tests.suite --lanes $(LANES) $(SURFACES)
+	@$(PY) -m tools.suite --lanes $(LANES) $(SURFACES)
 
 lint: venv ## ruff lint + format; hadolint (Dockerfile); compose spec (compose.yaml); actionlint + zizmor (workflows)
 	$(VENV)/bin/ruff check .

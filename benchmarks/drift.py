@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src import config, data, schema
+from src import config, data, exits, schema
 from src.drift import judging
 
 FIXED_WARN, FIXED_RETRAIN = 0.1, 0.25  # the lines before calibration
@@ -112,18 +112,19 @@ def alarms_part(draws: int) -> None:
         print(f"  n = {n:>5,}: fixed lines {flagged[0] / draws:.1%}, calibrated {flagged[1] / draws:.1%}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.drift")
     parser.add_argument("--part", choices=("log", "alarms", "all"), default="all")
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--draws", type=int, default=400)
     parser.add_argument("--root", type=Path, default=config.ROOT, help="run the CLI from this checkout")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.part in ("log", "all"):
         log_part(args.lines, args.root)
     if args.part in ("alarms", "all"):
         alarms_part(args.draws)
+    return exits.OK
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,29 +31,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from src import ingest, make_dataset
+from benchmarks.baseline import StepFailed
+from src import exits, ingest, make_dataset
 from src.config import ROOT
 from src.gate import stage
+from tools.copies import copy_tree
 
 BASE_REF = "eebcd3f"  # the last commit whose src/features.py spelled the plans itself
 RENAMED = {"month-to-month": "Month-to-month", "one-year": "One year", "two-year": "Two year"}
 CONTRACT_LINES = ('allowed=("month-to-month", "one-year", "two-year"),', 'example="month-to-month",')
 EVIDENCE_PREFIXES = ("dead_features", "moves_", "direction_")
-
-
-def copy_tree(dest: Path) -> Path:
-    """The tracked and unignored files of this tree, as a clone would have them."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    )
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        if (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    return dest
 
 
 def rename_contract(root: Path) -> None:
@@ -63,7 +49,7 @@ def rename_contract(root: Path) -> None:
     text = path.read_text()
     for line in CONTRACT_LINES:
         if line not in text:
-            raise SystemExit(f"benchmarks.evidence: src/schema.py no longer holds {line!r}; update CONTRACT_LINES")
+            raise StepFailed(f"src/schema.py no longer holds {line!r}; update CONTRACT_LINES")
         renamed = line
         for old, new in RENAMED.items():
             renamed = renamed.replace(f'"{old}"', f'"{new}"')
@@ -87,9 +73,7 @@ def run_gate(root: Path, snapshot: Path, out: Path) -> tuple[int, dict]:
     )
     written = out / "metrics.json" if done.returncode == 0 else out / "rejected" / "metrics.json"
     if not written.is_file():
-        raise SystemExit(
-            f"benchmarks.evidence: the gate wrote no record (exit {done.returncode}): {done.stderr[-500:]}"
-        )
+        raise StepFailed(f"the gate wrote no record (exit {done.returncode}): {done.stderr[-500:]}")
     return done.returncode, json.loads(written.read_text())
 
 
@@ -189,13 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="churn-evidence-") as tmp:
         work = Path(tmp)
         snapshots = {"data/churn.csv": ROOT / "data" / "churn.csv"}
-        if args.telco is not None:
-            snapshots["IBM Telco"] = work / "telco.csv"
-            ingest.ingest(ROOT / "mappings" / "telco.toml", args.telco, snapshots["IBM Telco"])
-        spellings(work, snapshots)
-        walkthrough(work)
-        false_refusals(work, args.seeds)
-    return 0
+        try:
+            if args.telco is not None:
+                snapshots["IBM Telco"] = work / "telco.csv"
+                ingest.ingest(ROOT / "mappings" / "telco.toml", args.telco, snapshots["IBM Telco"])
+            spellings(work, snapshots)
+            walkthrough(work)
+            false_refusals(work, args.seeds)
+        except (StepFailed, ingest.IngestError) as exc:
+            print(f"benchmarks.evidence: {exc}", file=sys.stderr)
+            return exits.REFUSED
+    return exits.OK
 
 
 if __name__ == "__main__":

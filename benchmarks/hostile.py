@@ -34,11 +34,12 @@ from pathlib import Path
 
 import httpx
 
-from src import schema
+from src import exits, schema
 from src.config import ROOT
 from src.make_dataset import generate, write
-from tests.conftest import gated
-from tests.processes import free_port, running
+from src.processes import free_port, running
+from tools.gated import gated
+from tools.image import image_command, local_command
 
 HEADER_CONNECTIONS, HEADER_BYTES, CHUNK = 4, 32 * 1024 * 1024, 64 * 1024
 
@@ -114,13 +115,6 @@ def _keys(n: int) -> bytes:
     return ",".join(f'"k{i}":0' for i in range(n)).encode()
 
 
-def image_command(checkout: Path, port: int) -> list[str]:
-    line = next(x for x in (checkout / "Dockerfile").read_text().splitlines() if x.startswith("CMD "))
-    cmd = json.loads(line.removeprefix("CMD "))
-    cmd[cmd.index("--host") + 1], cmd[cmd.index("--port") + 1] = "127.0.0.1", str(port)
-    return [sys.executable, "-m", *cmd]
-
-
 @contextmanager
 def serving(checkout: Path, argv: list[str], model: Path, url: str) -> Iterator[subprocess.Popen]:
     """The checkout's service (its own app/ and src/, run from its folder) until the block ends."""
@@ -148,7 +142,7 @@ def measure(checkout: Path, model: Path, name: str, attack: Callable[[str], str]
     """The first attack on a fresh worker, then the worst of `repeats` more (peak RSS over all of them)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = image_command(checkout, port)
+    argv = local_command(image_command(checkout), port)
     with serving(checkout, argv, model, url) as proc, httpx.Client(timeout=600) as client:
         for body in (b'{"customers":[' + json.dumps(schema.EXAMPLE_CUSTOMER).encode() + b"]}", b'{"customers":[]}'):
             client.post(f"{url}/predict/batch", content=body, headers={"Content-Type": "application/json"})
@@ -180,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             write(generate(seed=7, n=4000), folder / "snapshot.csv")
             model = gated(folder / "snapshot.csv", folder)
         if not model.is_file():
-            print(f"no model file at {model}", file=sys.stderr)
-            return 2
+            print(f"benchmarks.hostile: no model file at {model}", file=sys.stderr)
+            return exits.REFUSED
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"checkout {args.checkout.resolve()}  |  {os.cpu_count()} CPUs, load {load}")
         print(f"{'case':<38} {'answer':<27} {'/health max':>11} {'worker CPU':>11} {'peak RSS':>9} {'wall':>8}")
@@ -190,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.case and args.case not in name:
                 continue
             measure(args.checkout, model, name, attack, args.repeats)
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

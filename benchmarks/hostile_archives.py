@@ -3,10 +3,10 @@
     python -m benchmarks.hostile_archives              # a gated model is built once in a temp folder
     python -m benchmarks.hostile_archives --model PATH  # or use this gated model (its metrics.json beside it)
 
-Each case of tests/archives.py is written beside a record that matches it and
+Each case of tools/archives.py is written beside a record that matches it and
 says the gate passed, then the image's own command (the Dockerfile's CMD, on
 127.0.0.1 and a free port) starts on it until it exits. Peak RSS is the
-service process's own (os.wait4 through a small parent, tests.processes.run_to_exit);
+service process's own (os.wait4 through a small parent, src.processes.run_to_exit);
 `tb` says whether a traceback reached stdout or stderr. Figures only;
 tests/service/test_hostile_archives.py is what passes or fails.
 """
@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-from src import artifacts
+from src import artifacts, exits
 from src.make_dataset import generate, write
-from tests import archives
-from tests.conftest import gated
-from tests.processes import free_port, run_to_exit
-from tests.service.test_service_process import _local, image_command
+from src.processes import free_port, run_to_exit
+from tools import archives
+from tools.gated import gated
+from tools.image import image_command, local_command
 
 
 def _reason(stdout: str) -> str:
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         if model is None:
             write(generate(seed=7, n=4000), root / "snapshot.csv")
             model = gated(root / "snapshot.csv", root / "gated")
+        if not model.is_file():
+            print(f"benchmarks.hostile_archives: no model file at {model}", file=sys.stderr)
+            return exits.REFUSED
         print(f"{'case':<54}{'exit':>5}{'RSS MB':>8}  tb  one-line reason")
         for i, case in enumerate(archives.CASES):
             with warnings.catch_warnings():
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 hostile = archives.write_case(case, model, root / f"case{i}")
             logs = root / f"logs{i}"
             logs.mkdir()
-            done = run_to_exit(_local(image_command(), free_port()), {"MODEL_PATH": str(hostile)}, logs)
+            done = run_to_exit(local_command(image_command(), free_port()), {"MODEL_PATH": str(hostile)}, logs)
             traceback = "yes" if "Traceback" in done.stdout + done.stderr else "no"
             reason = _reason(done.stdout).replace(str(hostile.parent), "…")
             print(f"{case:<54}{done.returncode:>5}{done.peak_rss_mb:>8.0f}  {traceback:<3} {reason}")
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             f"limits: {artifacts.MAX_MEMBERS} members, {artifacts.MAX_MEMBER_BYTES >> 20} MiB a member, "
             f"{artifacts.MAX_TOTAL_BYTES >> 20} MiB inflated in all, schema depth {artifacts.MAX_SCHEMA_DEPTH}"
         )
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -23,7 +23,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tools import asgi
+
 CALLS = 3000
+# The --checkout child: this checkout's benchmarks and tools first (imported, so cached), then the
+# import path turned to the other checkout, whose app/ and src/ the profile imports afterwards.
+CHILD = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from benchmarks import hot_frames; "
+    "sys.path[0] = sys.argv[2]; hot_frames.profile(sys.argv[3:])"
+)
 
 
 async def _profile(calls: int, top: int) -> None:
@@ -40,40 +48,13 @@ async def _profile(calls: int, top: int) -> None:
         with open(os.devnull, "w") as sink:
             observability.configure_logging(sink)
             for _ in range(300):
-                await post_predict(app, body)
+                await asgi.post(app, "/predict", body)
             profiler = cProfile.Profile()
             profiler.enable()
             for _ in range(calls):
-                await post_predict(app, body)
+                await asgi.post(app, "/predict", body)
             profiler.disable()
     _print(pstats.Stats(profiler), calls, top)
-
-
-async def post_predict(app, body: bytes) -> None:
-    """One POST /predict straight into the ASGI app: no socket, no HTTP parsing (benchmarks.service uses it too)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/predict",
-        "raw_path": b"/predict",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-    async def receive() -> dict:
-        return messages.pop() if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict) -> None:
-        return None
-
-    await app(scope, receive, send)
 
 
 def _print(stats: pstats.Stats, calls: int, top: int) -> None:
@@ -87,31 +68,51 @@ def _print(stats: pstats.Stats, calls: int, top: int) -> None:
         print(f"    {own / total:5.1%}  {own / calls * 1e6:7.1f}  {name} ({where})")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.hot_frames", description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", type=Path, help="profile the app of this checkout instead")
     parser.add_argument("--baseline", metavar="REF", help="after this checkout, profile REF's app the same way")
     parser.add_argument("--calls", type=int, default=CALLS)
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--label", default="this checkout", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.checkout:
-        here = Path(__file__).resolve()
-        model = Path(os.environ.get("MODEL_PATH") or here.parents[1] / "model_candidate.skops")
-        env = {**os.environ, "PYTHONPATH": str(args.checkout.resolve()), "MODEL_PATH": str(model)}
-        label = ["--label", args.label] if args.label != "this checkout" else ["--label", str(args.checkout)]
-        argv = [sys.executable, str(here), "--calls", str(args.calls), "--top", str(args.top), *label]
-        return subprocess.run(argv, cwd=args.checkout, env=env).returncode
+    return parser
+
+
+def profile(argv: list[str]) -> None:
+    """Profile the app on the import path and print its hot frames (the --checkout child's whole job)."""
+    args = _parser().parse_args(argv)
     print(f"{args.label}:", flush=True)
     asyncio.run(_profile(args.calls, args.top))
-    if not args.baseline:
-        return 0
-    from benchmarks.service import checkout  # here, not at the top: the --checkout child must not import it
 
+
+def _in_checkout(other: Path, calls: int, top: int, label: str) -> int:
+    """`profile` in a child whose app/ and src/ are `other`'s; the child's exit code."""
+    here = Path(__file__).resolve().parents[1]
+    model = Path(os.environ.get("MODEL_PATH") or here / "model_candidate.skops")
+    env = {**os.environ, "MODEL_PATH": str(model)}
+    env.pop("PYTHONPATH", None)  # the child sets its own path: this checkout's tools, then `other`
+    argv = [sys.executable, "-c", CHILD, str(here), str(other.resolve())]
+    return subprocess.run(
+        [*argv, "--calls", str(calls), "--top", str(top), "--label", label], cwd=other, env=env
+    ).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    # src is imported here, never at the top: the --checkout child imports this module before its path
+    # points at the other checkout, and a `src` cached then would be this checkout's.
+    from benchmarks.baseline import checkout
+    from src import exits
+
+    args = _parser().parse_args(argv)
+    if args.checkout:
+        label = args.label if args.label != "this checkout" else str(args.checkout)
+        return _in_checkout(args.checkout, args.calls, args.top, label)
+    profile(sys.argv[1:] if argv is None else argv)
+    if not args.baseline:
+        return exits.OK
     with tempfile.TemporaryDirectory() as tmp, checkout(args.baseline, Path(tmp)) as tree:
         print(flush=True)
-        argv = ["--checkout", str(tree), "--calls", str(args.calls), "--top", str(args.top), "--label", args.baseline]
-        return main(argv)
+        return _in_checkout(tree, args.calls, args.top, args.baseline)
 
 
 if __name__ == "__main__":

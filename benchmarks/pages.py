@@ -8,37 +8,24 @@ customers with monthly charges x1.5, the rollout page from a rollout record
 (default .stack/rollout.json, as `make rollout` leaves it). Times are the
 median and best of `--repeats` in-process renders, after one warm-up (the
 first import of matplotlib is paid once per process, shown apart).
-`--screenshots DIR` also opens each page in headless Chromium and saves a PNG.
+`--screenshots DIR` also opens each page in headless Chromium (tools/browser.py) and saves a PNG.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from src import artifacts, config, data, record
+from src import artifacts, config, data, exits, record
 from src.gate import stage
-
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--window-size=1200,2600",
-)
+from tools import browser
+from tools.service_log import write_log
 
 
 def _timed(draw: Callable[[], str], repeats: int) -> tuple[str, list[float]]:
@@ -69,18 +56,12 @@ def _pair(folder: Path) -> Path:
 
 
 def _screenshot(page: Path, png: Path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        print(f"  (no chromium: no screenshot of {page.name})")
+    started = time.perf_counter()
+    try:
+        browser.screenshot(page, png)
+    except (browser.MissingBrowser, browser.BrowserFailed) as exc:
+        print(f"  (no screenshot of {page.name}: {exc})")
         return
-    with tempfile.TemporaryDirectory(prefix="churn-chromium-") as profile:
-        started = time.perf_counter()
-        subprocess.run(
-            [browser, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}", page.resolve().as_uri()],
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
     print(f"  screenshot   {png} ({time.perf_counter() - started:.1f} s in chromium)")
 
 
@@ -108,8 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     (out / "model-card.html").write_text(text)
     written.append(out / "model-card.html")
 
-    from tests.unit.test_drift import write_log  # the service's log line format, written once for the tests
-
     recent = data.load(snapshot).sample(600, random_state=5)
     recent["monthly_charges"] = recent["monthly_charges"] * 1.5
     log = write_log(out / "service.log", recent)
@@ -133,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         args.screenshots.mkdir(parents=True, exist_ok=True)
         for page in written:
             _screenshot(page, args.screenshots / f"{page.stem}.png")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from src import config, data, metrics
+from src import config, data, exits, metrics
 from src.features import build_features
 from src.train import run, split, train_model
 
@@ -65,7 +65,7 @@ def model_choice() -> None:
 def main() -> int:
     model_choice()
     training()
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

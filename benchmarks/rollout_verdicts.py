@@ -26,9 +26,9 @@ from pathlib import Path
 from deploy.control.controller import run
 from deploy.drivers.stack import Stack
 from deploy.drivers.traffic import customers, replay
-from deploy.settings import RolloutSettings, StackSettings
+from deploy.settings import RolloutSettings
 from src import artifacts, config, exits
-from tests.processes import free_port
+from tools.stacks import local_stack
 
 CASES = {
     "identical (A/A)": ("app.main:app", {}),
@@ -56,17 +56,7 @@ def one_rollout(model: Path, app: str, env: dict[str, str], clients: int, bodies
     with tempfile.TemporaryDirectory() as tmp:
         prod = Path(tmp) / "prod_metrics.json"
         shutil.copyfile(model.with_name(artifacts.METRICS_FILE), prod)
-        stack_cfg = StackSettings(
-            stable_model=model,
-            candidate_model=model,
-            port=free_port(),
-            stable_port=free_port(),
-            candidate_port=free_port(),
-            prometheus_port=free_port(),  # its default 9090 is often a host Prometheus's
-            stack_dir=Path(tmp) / "stack",
-            candidate_app=app,
-            candidate_env=env,
-        )
+        stack_cfg = local_stack(model, Path(tmp) / "stack", candidate_app=app, candidate_env=env)
         stop = threading.Event()
         threads: list[threading.Thread] = []
 
@@ -98,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     model = config.settings().artifact_dir / artifacts.MODEL_FILE
     if not model.is_file():
         print("no gated model: run `make model` first", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     bodies = customers()
     burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(args.burners)]
     for burner in burners:
@@ -122,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for burner in burners:
             burner.terminate()
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -26,17 +26,18 @@ import numpy as np
 from app.main import create_app
 from app.predictor import Predictor
 from app.settings import ServiceSettings
-from benchmarks.hot_frames import post_predict
-from src import artifacts, config, data, schema
+from benchmarks.baseline import StepFailed, checkout
+from src import artifacts, config, data, exits, schema
 from src.config import ROOT
 from src.features import build_features
+from src.processes import free_port, stop, wait_healthy
 from src.train import split
-from tests.processes import free_port, stop, wait_healthy
+from tools import asgi
 
 CUSTOMER = schema.EXAMPLE_CUSTOMER
 WRK_SECONDS = 5
 # Every HTTP row is measured this many times, the rows interleaved: on a shared machine one 5 s row can
-# catch a neighbour's burst (the validating constant read 5,944 and 7,889 /s ten minutes apart, 2026-11-23).
+# catch a neighbour's burst (the measurement behind it: docs/benchmarks.md, benchmarks/service.py).
 ROUNDS = 3
 
 
@@ -72,16 +73,12 @@ async def _handler_cost(settings: ServiceSettings, n: int = 3000) -> float:
         with open("/dev/null", "w") as sink:
             observability.configure_logging(sink)
             for _ in range(300):
-                await post_predict(app, body)
+                await asgi.post(app, "/predict", body)
             started = time.perf_counter()
             for _ in range(n):
-                await post_predict(app, body)
+                await asgi.post(app, "/predict", body)
             observability.configure_logging(sys.stdout)
     return (time.perf_counter() - started) / n * 1e6
-
-
-class StepFailed(RuntimeError):
-    """A bench step failed; the message carries the step's own output."""
 
 
 def _wrk(url: str, connections: int, lua: Path) -> dict[str, float]:
@@ -235,24 +232,6 @@ def _table(r: dict[str, dict[str, float]], baseline: Path | None, log_lines: int
     print(f"    non-2xx answers (all rounds): {errors}; prediction + access log lines written to a file: {log_lines:,}")
 
 
-@contextmanager
-def checkout(ref: str | None, tmp: Path) -> Iterator[Path | None]:
-    """A detached worktree of `ref` (the baseline to measure beside this checkout), removed afterwards."""
-    if not ref:
-        yield None
-        return
-    path = tmp / f"baseline-{ref}"
-    added = subprocess.run(
-        ["git", "worktree", "add", "--detach", str(path), ref], cwd=ROOT, capture_output=True, text=True
-    )
-    if added.returncode != 0:
-        raise StepFailed(f"git worktree add {ref} failed:\n{added.stdout}{added.stderr}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, capture_output=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", metavar="REF", help="a git ref whose service is measured beside this one")
@@ -260,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = config.settings().artifact_dir
     if not (folder / artifacts.METRICS_FILE).is_file():
         print("no gated artifact: run `make run` (or `make model`) first", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     settings = ServiceSettings(model_path=folder / artifacts.MODEL_FILE)
     predictor = Predictor.load(settings)
     model_floor(predictor)
@@ -274,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             http(settings, Path(tmp), baseline)
     except StepFailed as exc:
         print(f"benchmarks.service: a step failed; its output:\n{exc}", file=sys.stderr)
-        return 1
-    return 0
+        return exits.REFUSED
+    return exits.OK
 
 
 if __name__ == "__main__":

@@ -23,12 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from src import artifacts, signing
+from src import artifacts, exits, signing
 from src.config import ROOT
-from src.gate import stage
 from src.make_dataset import generate, write
-from tests.keys import ec_key_pair
-from tests.processes import free_port, stop, wait_healthy
+from src.processes import free_port, stop, wait_healthy
+from tools.gated import gated
+from tools.keys import ec_key_pair
 
 
 def _figure(label: str, seconds: list[float]) -> None:
@@ -59,17 +59,16 @@ def _startup(model: Path, env: dict[str, str]) -> float:
         stop(proc)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    runs = parser.parse_args(argv).runs
     os.environ.pop("TRUSTED_PUBLIC_KEY", None)
     os.environ.pop("TRUSTED_IDENTITY", None)
     with tempfile.TemporaryDirectory(prefix="churn-signing-bench-") as tmp:
         root = Path(tmp)
         write(generate(seed=7, n=4000), root / "snapshot.csv")
-        assert stage.run(root / "snapshot.csv", root / "pair", 42, root / "no_baseline.json").passed
-        model = root / "pair" / artifacts.MODEL_FILE
+        model = gated(root / "snapshot.csv", root / "pair")
         keys = ec_key_pair(root / "keys")
         record_bytes = model.with_name(artifacts.METRICS_FILE).stat().st_size
         print(f"pair: {model.stat().st_size:,} B model + {record_bytes:,} B record; load {os.getloadavg()[0]:.1f}")
@@ -94,7 +93,8 @@ def main() -> None:
         _figure("service startup to /health, TRUSTED_PUBLIC_KEY set", trusted)
         extra = statistics.median(trusted) - statistics.median(plain)
         print(f"{'verification cost at startup (difference of medians)':<52} {extra * 1000:8.1f} ms")
+    return exits.OK
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

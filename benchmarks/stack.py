@@ -9,6 +9,7 @@ connection per request. Run with `make bench`; figures only.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import tempfile
@@ -19,9 +20,8 @@ import httpx
 
 from deploy.drivers.stack import Stack
 from deploy.drivers.traffic import customers, replay
-from deploy.settings import StackSettings
-from src import artifacts, config
-from tests.processes import free_port
+from src import artifacts, config, exits
+from tools.stacks import local_stack
 
 REQUESTS = 200
 CASES = [
@@ -46,34 +46,26 @@ def _row(name: str, latencies: list[float]) -> str:
     return f"    {name:<42} p50 {q[49]:8.1f} ms   p99 {q[98]:8.1f} ms"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)  # --help, nothing else
     model = config.settings().artifact_dir / artifacts.MODEL_FILE
     if not model.is_file():
         print("no gated artifact: run `make run` first", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     bodies = customers()
     print(f"(stack) user latency through nginx, shadow stage, SHADOW_TIMEOUT=1s, {REQUESTS} requests per row")
     for name, fault in CASES:
         n = REQUESTS if not fault.get("FAULT_DELAY_S", "0").startswith("5") else 10
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = StackSettings(
-                stable_model=model,
-                candidate_model=model,
-                mode="shadow",
-                port=free_port(),
-                stable_port=free_port(),
-                candidate_port=free_port(),
-                prometheus_port=free_port(),
-                stack_dir=Path(tmp),
-                candidate_app="deploy.drivers.faulty:app",
-                candidate_env=fault,
+            cfg = local_stack(
+                model, Path(tmp), mode="shadow", candidate_app="deploy.drivers.faulty:app", candidate_env=fault
             )
             with Stack(cfg) as stack:
                 keepalive = [r.latency_ms for r in replay(stack.cfg.url, bodies, n)]
                 fresh = _fresh_connections(stack.cfg.url, bodies, n)
         print(_row(f"{name}, keepalive", keepalive))
         print(_row(f"{name}, new connection each", fresh))
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

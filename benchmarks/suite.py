@@ -1,16 +1,18 @@
 """The test suite's wall times against their targets, read from the last `make test` (never runs a test).
 
-`make test` (tests/suite.py) records each surface's wall time in
+`make test` (tools/suite.py) records each surface's wall time in
 .bench/suite.json with its commit and the machine's load; this prints them
 beside the targets and the figures the performance issue started from.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
-from tests.suite import RECORD
+from src import exits
+from tools.suite import RECORD
 
 CHEAP = ("lint", "unit", "data", "model")
 # The issue's starting figures (warm venv, 2-core VM), printed beside today's.
@@ -18,10 +20,11 @@ ISSUE = {"cheap": "38 s", "test": "~180 s (512 s under load)"}
 TARGETS = {"cheap": 20.0, "test": 120.0}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)  # --help, nothing else
     if not RECORD.is_file():
         print(f"(f) test suite: no record yet ({RECORD.name}): run `make test`, then `make bench` again")
-        return 0
+        return exits.OK
     record = json.loads(RECORD.read_text())
     times: dict[str, float] = record["surfaces"]
     print(
@@ -45,7 +48,7 @@ def main() -> int:
     widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
     for row in table:
         print("    " + "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

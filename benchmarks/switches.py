@@ -25,10 +25,9 @@ from pathlib import Path
 from deploy.drivers import compose
 from deploy.drivers.stack import Stack
 from deploy.drivers.traffic import customers
-from deploy.settings import StackSettings
-from src import artifacts, config
-from tests.processes import free_port
-from tests.switching import SWITCHES, KeepAliveLoad, Tally, through_switches
+from src import artifacts, config, exits
+from tools.keepalive import SWITCHES, KeepAliveLoad, Tally, through_switches
+from tools.stacks import local_stack
 
 DWELL = 2000
 
@@ -43,16 +42,7 @@ def _rounds(url: str, switch: Callable[[str, int], None], rounds: int, connectio
 def stack(rounds: int, connections: int) -> tuple[Tally, float]:
     model = config.settings().artifact_dir / artifacts.MODEL_FILE
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = StackSettings(
-            stable_model=model,
-            candidate_model=model,
-            mode="stable",
-            port=free_port(),
-            stable_port=free_port(),
-            candidate_port=free_port(),
-            prometheus=False,
-            stack_dir=Path(tmp),
-        )
+        cfg = local_stack(model, Path(tmp), mode="stable", prometheus=False)
         with Stack(cfg) as running:
             return _rounds(running.cfg.url, running.set_stage, rounds, connections)
 
@@ -71,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.target == "stack" and not (config.settings().artifact_dir / artifacts.MODEL_FILE).is_file():
         print("switches: no gated artifact: run `make model` first", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     try:
         tally, seconds = (stack if args.target == "stack" else in_compose)(args.rounds, args.connections)
     except (compose.ComposeError, RuntimeError, TimeoutError) as exc:
         print(f"switches: {exc}", file=sys.stderr)
-        return 1
+        return exits.REFUSED
     total = tally.total()
     print(
         f"({args.target}) {len(SWITCHES) * args.rounds} switches under keep-alive load: {total.sent} requests "
@@ -86,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     errors = total.errors
     if errors:
         print("    first errors: " + "; ".join(errors[:3]))
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":

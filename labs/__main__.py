@@ -1,7 +1,8 @@
 """python -m labs list | start ID | check [--quick] [--json] | reset [--force] | solve | export ID DEST | matrix
 
-A failure prints one readable line and exits 2; `check` exits 0 only when
-the lab is solved (full points), 1 otherwise.
+Exit codes are src/exits.py's: a failure prints one readable line and exits
+2 (REFUSED); `check` exits 0 (OK) only when the lab is solved (full points),
+1 (NO) otherwise.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 from labs import grade, handout, matrix, repo
 from labs.catalog import BY_ID, LABS
 from labs.edits import EditError
+from src import exits
 
 ROOT = Path.cwd()
-EXIT_OK, EXIT_UNSOLVED, EXIT_INPUT = 0, 1, 2
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -24,7 +25,7 @@ def _list(args: argparse.Namespace) -> int:
     for lab in LABS:
         print(f"{lab.id:<28}{lab.surface:<10}{lab.difficulty:<12}{lab.minutes}")
     print(f"\n{len(LABS)} labs. Start one on a clean tree: python -m labs start ID  (make lab-start LAB=ID)")
-    return EXIT_OK
+    return exits.OK
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -35,13 +36,13 @@ def _start(args: argparse.Namespace) -> int:
     print(f"lab {lab.id} started on branch {branch} ({lab.difficulty}, ~{lab.minutes} min)\n")
     print(lab.brief)
     print("\nFind the cause, fix it, commit. `python -m labs check` grades the tree; `python -m labs reset` leaves.")
-    return EXIT_OK
+    return exits.OK
 
 
 def _check(args: argparse.Namespace) -> int:
     report = grade.check(ROOT, quick=args.quick, use_cache=not args.no_cache)
     print(json.dumps(report.as_dict(), indent=2) if args.json else grade.render(report))
-    return EXIT_OK if report.points == grade.MAX_POINTS else EXIT_UNSOLVED
+    return exits.OK if report.points == grade.MAX_POINTS else exits.NO
 
 
 def _reset(args: argparse.Namespace) -> int:
@@ -54,14 +55,14 @@ def _reset(args: argparse.Namespace) -> int:
     if branch.startswith("lab/"):
         repo.git(ROOT, "branch", "-q", "-D", branch)
     print(f"back on {back}; {branch} deleted")
-    return EXIT_OK
+    return exits.OK
 
 
 def _solve(args: argparse.Namespace) -> int:
     running = repo.running(ROOT)
     handout.solutions(ROOT, running.base).SOLUTIONS[running.lab_id](ROOT, running.base)
     print(f"reference solution of {running.lab_id} applied to the working tree (uncommitted; `git diff` shows it)")
-    return EXIT_OK
+    return exits.OK
 
 
 def _matrix(args: argparse.Namespace) -> int:
@@ -70,7 +71,7 @@ def _matrix(args: argparse.Namespace) -> int:
         print(f"wrote the matrix into {matrix.PAGE}")
     else:
         print(matrix.markdown())
-    return EXIT_OK
+    return exits.OK
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -85,7 +86,7 @@ def _export(args: argparse.Namespace) -> int:
     print(f"  grades against: {base} (fetched by {handout.WORKFLOW} from {course}: push it there)")
     print(f"  autograding:    {handout.WORKFLOW} (python -m labs check; 100 points on exit 0)")
     print(f"  next:           push {args.dest} to a new repo, mark it a template, use it as the assignment's starter")
-    return EXIT_OK
+    return exits.OK
 
 
 def parser() -> argparse.ArgumentParser:
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (repo.RepoError, EditError, RuntimeError) as exc:
         print(f"labs: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+        return exits.REFUSED
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from labs.edits import EditError
 from labs.repo import TEACHER_ONLY
 
 WORKFLOW = ".github/workflows/classroom.yml"
-CHECK_MINUTES = 25  # the command grader's timeout: a full deploy-lab check took ~2 min (docs/lab.md)
+CHECK_MINUTES = 25  # the command grader's timeout: many times a full deploy-lab check (docs/benchmarks.md)
 
 
 def seed_tree(root: Path, lab: Lab) -> None:

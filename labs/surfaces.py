@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tarfile
@@ -38,12 +37,14 @@ from labs.catalog import Lab, Surface
 from labs.contract import check_ids
 from labs.edits import RELEASE, SNAPSHOT
 from labs.repo import git, show, tree_key
+from src.processes import free_port, stop, wait_healthy
 
 # A quick check of a lab without code of its own: the feature code every snapshot and request goes through.
 QUICK_UNIT = ("tests/unit/test_features.py",)
 TAIL_LINES = 12  # one screen: a student reads the reason, `pytest ...` (the command shown) gives the rest
 WIDTH = 160
 PIPELINE_ENV = ("CHURN_DATA", "ARTIFACT_DIR", "CHURN_SEED", "PROD_METRICS")  # the tree's own defaults, always
+HEALTHY_TIMEOUT_S = 60.0  # a candidate that dies fails at once; this bound only catches one that hangs
 REPLAY = 200  # customers the service check sends: enough to see a 1 % error rate (P(miss) ~ 0.13)
 
 
@@ -76,12 +77,6 @@ class Outcome:
     output: str  # the tail a student reads
     cached: bool = False
     key_lines: str = ""  # lines of the whole output naming the lab's hint (a long report may push them out of the tail)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _tail(text: str, lines: int = TAIL_LINES) -> str:
@@ -260,27 +255,17 @@ class Runner:
             try:
                 return self._replay(proc, port, app, command, log)
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc)
 
     def _replay(self, proc: subprocess.Popen, port: int, app: str, command: str, log) -> tuple[bool, str, str]:
         from deploy.drivers.traffic import customers  # the tree's own replay: the bodies the rollout sends
 
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
+        try:
+            wait_healthy(f"{url}/health", proc, timeout=HEALTHY_TIMEOUT_S)
+        except (RuntimeError, TimeoutError) as exc:
             log.seek(0)
-            return False, command, f"FAILED the candidate ({app}) never became healthy:\n{_tail(log.read())}"
+            return False, command, f"FAILED the candidate ({app}) never became healthy ({exc}):\n{_tail(log.read())}"
         bodies = customers(self.root / SNAPSHOT)[:REPLAY]
         with httpx.Client(base_url=url, timeout=10) as client:
             statuses = [client.post("/predict", json=body).status_code for body in bodies]

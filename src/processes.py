@@ -3,22 +3,28 @@
 One home for what the stack, the tests, the labs and the benchmarks all do
 with the servers they start (nginx, uvicorn, Prometheus), so a wait or a stop
 behaves the same wherever it runs. It knows nothing of the model: it sits
-beside `atomic` at the bottom of the import order.
+beside `atomic` and `config` (the project root, the default working folder)
+at the bottom of the import order.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
+
+from src.config import ROOT
 
 HOST = "127.0.0.1"
 # How often a wait looks again: short against a service's ~2 s start, long against a busy loop.
@@ -95,27 +101,37 @@ def gone(pid: int) -> bool:
 
 
 def stop_group(
-    pid: int, sig: signal.Signals = signal.SIGTERM, proc: subprocess.Popen | None = None, timeout: float = 10.0
-) -> None:
+    pid: int,
+    sig: signal.Signals = signal.SIGTERM,
+    proc: subprocess.Popen | None = None,
+    timeout: float = 10.0,
+    whole_group: bool = False,
+) -> bool:
     """Signal the leader, wait for it, then SIGKILL its whole group (each server starts in a session of its own).
 
     The group catches what outlives the leader: nginx workers whose master was
     killed keep serving the old stage and holding the port until stopped.
+    `whole_group` sends `sig` to every member, as a terminal sends Ctrl-C.
+    True when the leader ended on `sig` within `timeout` (False: it needed the SIGKILL).
     """
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-    with contextlib.suppress(TimeoutError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig) if whole_group else os.kill(pid, sig)
+    try:
         poll_until(
             lambda: proc.poll() is not None if proc is not None else gone(pid),
             timeout=timeout,
             what=f"pid {pid} stopping",
         )
+        stopped = True
+    except TimeoutError:
+        stopped = False
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
     if proc is not None:
         proc.wait()
     else:
         gone(pid)
+    return stopped
 
 
 def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
@@ -126,3 +142,71 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextlib.contextmanager
+def running(
+    argv: Sequence[str],
+    health_url: str,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    cwd: Path = ROOT,
+) -> Iterator[subprocess.Popen]:
+    """Run argv until the block ends, healthy before it starts; its output goes to `log` (or is discarded)."""
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        list(argv), cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_healthy(health_url, proc)
+        yield proc
+    finally:
+        stop(proc)
+        if log:
+            out.close()
+
+
+def run_module(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` from the project root, as a user types it, with env overrides."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss_mb: float
+
+
+# A small parent between the caller and `argv`: a child's ru_maxrss includes the memory of whatever
+# it was forked from (Python spawns with vfork, so `argv` would inherit the caller's own peak).
+REPORTER = (
+    "import json, os, subprocess, sys; p = subprocess.Popen(sys.argv[2:]); _, status, usage = os.wait4(p.pid, 0); "
+    "open(sys.argv[1], 'w').write(json.dumps([os.waitstatus_to_exitcode(status), usage.ru_maxrss]))"
+)
+
+
+def run_to_exit(argv: Sequence[str], env: dict[str, str], logs: Path, timeout: float = 60.0) -> Finished:
+    """`argv` (PATH and `env` only) until it exits: its exit code, output and own peak RSS (ru_maxrss, KiB)."""
+    out, err, usage = logs / "stdout.log", logs / "stderr.log", logs / "usage.json"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        subprocess.run(
+            [sys.executable, "-S", "-c", REPORTER, str(usage), *argv],
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin", **env},
+            stdout=stdout,
+            stderr=stderr,
+            timeout=timeout,
+            check=False,
+        )
+    code, peak_kib = json.loads(usage.read_text())
+    return Finished(code, out.read_text(), err.read_text(), peak_kib / 1024)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src import artifacts, config, data
-from src.gate import stage
+from src import config, data
 from src.make_dataset import generate, write
+from tools.gated import gated
 
 
 @pytest.fixture(scope="session")
@@ -35,12 +35,3 @@ def small_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write(generate(seed=7, n=4000), folder / "snapshot.csv")
     gated(folder / "snapshot.csv", folder)
     return folder
-
-
-def gated(snapshot: Path, out: Path, baseline: Path | None = None, seed: int = 42) -> Path:
-    """Run the real gate stage on `snapshot`; returns the gated model file (the gate must pass)."""
-    result = stage.run(snapshot, out, seed, baseline or out / "no_baseline_yet.json")
-    if not result.passed:  # one line naming each failed check: a fixture error is read by every test that needs it
-        failed = "; ".join(f"{c.id}: {c.detail}" for c in result.record.gate.checks if c.outcome == "failed")
-        raise AssertionError(f"the model did not pass the gate: {failed}")
-    return out / artifacts.MODEL_FILE

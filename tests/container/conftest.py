@@ -26,6 +26,7 @@ import pytest
 from deploy.drivers import compose
 from src import artifacts
 from src.config import ROOT
+from src.processes import poll_until
 
 
 def docker(*args: str, check: bool = True, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -117,26 +118,30 @@ def readable_tmp() -> Iterator[Path]:
 
 
 def wait_http(url: str, timeout: float) -> float:
-    """Seconds until url answers 200; fails the test after `timeout`."""
-    started = time.monotonic()
-    last = "no answer"
-    while time.monotonic() - started < timeout:
+    """Seconds until url answers 200; fails the test after `timeout`, naming the last answer."""
+    started, last = time.monotonic(), ["no answer"]
+
+    def ok() -> bool:
         try:
             response = httpx.get(url, timeout=2)
-            if response.status_code == 200:
-                return time.monotonic() - started
-            last = f"{response.status_code} {response.text[:200]}"
         except httpx.TransportError as exc:
-            last = repr(exc)
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer 200 within {timeout} s; last answer: {last}")
+            last[0] = repr(exc)
+            return False
+        last[0] = f"{response.status_code} {response.text[:200]}"
+        return response.status_code == 200
+
+    try:
+        poll_until(ok, timeout=timeout, what=url, interval=0.2)
+    except TimeoutError:
+        raise AssertionError(f"{url} did not answer 200 within {timeout} s; last answer: {last[0]}") from None
+    return time.monotonic() - started
 
 
 def wait_stage(url: str, expect: dict[str, object], timeout: float) -> float:
     """Seconds until nginx at url reports the stage `expect` describes (on /stage, or /health for older templates)."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if compose.serves(url, expect):
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise AssertionError(f"nginx at {url} did not report {expect} on /stage within {timeout} s")
+    try:
+        poll_until(lambda: compose.serves(url, expect), timeout=timeout, what=f"nginx at {url}", interval=0.2)
+    except TimeoutError:
+        raise AssertionError(f"nginx at {url} did not report {expect} on /stage within {timeout} s") from None
+    return time.monotonic() - started

@@ -10,6 +10,7 @@ and a fixed project name shared by every checkout on one daemon.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -30,9 +31,9 @@ from deploy.drivers import compose
 from deploy.drivers.traffic import customers, replay
 from src import config
 from src.config import ROOT
+from src.processes import free_port, poll_until
 from tests.container.conftest import artifact_folder, docker, labels, report, wait_stage
-from tests.processes import free_port
-from tests.switching import SWITCHES, KeepAliveLoad, label, through_switches
+from tools.keepalive import SWITCHES, KeepAliveLoad, label, through_switches
 
 SHARE_REQUESTS = 1000
 CANARY_PERCENT = 25
@@ -134,11 +135,16 @@ def test_shadow_mirrors_every_predict_to_the_candidate_under_the_same_request_id
     )
     sent = {r.request_id for r in replies}
     assert None not in sent, "nginx did not return X-Request-ID"
-    deadline, missing = time.monotonic() + 20, sent
-    while missing and time.monotonic() < deadline:
-        seen = {e.get("request_id") for e in stack.logs("candidate") if e.get("event") == "prediction"}
-        missing = sent - seen
-        time.sleep(0.5)
+    missing = set(sent)
+
+    def all_logged() -> bool:
+        missing.difference_update(
+            e.get("request_id") for e in stack.logs("candidate") if e.get("event") == "prediction"
+        )
+        return not missing
+
+    with contextlib.suppress(TimeoutError):
+        poll_until(all_logged, timeout=20, what="the candidate's log", interval=0.5)
     assert not missing, f"the candidate never logged {len(missing)} of {len(sent)} mirrored request ids"
 
 
@@ -221,12 +227,16 @@ def test_a_mistyped_nginx_mode_creates_no_folder_and_says_why(image: str, readab
     handle = Compose(env["COMPOSE_PROJECT_NAME"], "", env)
     try:
         handle.run("up", "--detach", "--no-deps", "--no-build", "nginx", check=False)
-        deadline, logs = time.monotonic() + 30, ""
-        while "NGINX_MODE must be one of" not in logs and time.monotonic() < deadline:
+        logs = [""]
+
+        def named() -> bool:
             result = handle.run("logs", "--no-color", "nginx", check=False)
-            logs = result.stdout + result.stderr
-            time.sleep(0.5)
-        assert "NGINX_MODE must be one of" in logs, f"nginx did not name the bad NGINX_MODE:\n{logs[-1500:]}"
+            logs[0] = result.stdout + result.stderr
+            return "NGINX_MODE must be one of" in logs[0]
+
+        with contextlib.suppress(TimeoutError):
+            poll_until(named, timeout=30, what="nginx's log", interval=0.5)
+        assert "NGINX_MODE must be one of" in logs[0], f"nginx did not name the bad NGINX_MODE:\n{logs[0][-1500:]}"
         assert not (ROOT / "nginx" / "canery.conf.template").exists(), (
             "Docker created nginx/canery.conf.template: a stage template is still bind-mounted by name"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -15,10 +16,10 @@ import pytest
 
 from src import artifacts, config, data, record, schema, signing
 from src.features import build_features
+from src.processes import free_port, poll_until
 from src.train import split
 from tests.container.conftest import artifact_folder, docker, labels, report, wait_http
-from tests.keys import ec_key_pair
-from tests.processes import free_port
+from tools.keys import ec_key_pair
 
 PARITY_ROWS = 300
 
@@ -39,14 +40,16 @@ def container(image: str, *extra: str) -> Iterator[tuple[str, str]]:
 
 
 def docker_health(name: str, timeout: float) -> tuple[str, float]:
-    started = time.monotonic()
-    status = ""
-    while time.monotonic() - started < timeout:
-        status = docker("inspect", name, "--format", "{{.State.Health.Status}}").stdout.strip()
-        if status in ("healthy", "unhealthy"):
-            break
-        time.sleep(0.5)
-    return status, time.monotonic() - started
+    """Docker's verdict on the container's HEALTHCHECK once it has one (or the last status after `timeout`)."""
+    started, status = time.monotonic(), [""]
+
+    def settled() -> bool:
+        status[0] = docker("inspect", name, "--format", "{{.State.Health.Status}}").stdout.strip()
+        return status[0] in ("healthy", "unhealthy")
+
+    with contextlib.suppress(TimeoutError):
+        poll_until(settled, timeout=timeout, what=f"{name}'s health", interval=0.5)
+    return status[0], time.monotonic() - started
 
 
 def test_the_image_labels_carry_the_commit_and_the_holdout_auc(image: str, gated_pair: Path) -> None:

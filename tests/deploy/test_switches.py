@@ -24,7 +24,7 @@ from deploy.drivers.stack import Stack
 from deploy.settings import StackSettings
 from src import artifacts
 from tests.processes import free_port
-from tests.switching import SWITCHES, KeepAliveLoad, Tally, label, through_switches
+from tools.keepalive import SWITCHES, KeepAliveLoad, Tally, label, through_switches
 
 CONNECTIONS = 2  # keep-alive clients per kind: 4 connections, as many as the race needs to show up
 DWELL_REQUESTS = 1500  # per switch, after it: thousands of requests per switch window

@@ -23,7 +23,6 @@ import os
 import re
 import select
 import shlex
-import shutil
 import signal
 import subprocess
 import time
@@ -34,7 +33,8 @@ from pathlib import Path
 import pytest
 
 from src.config import ROOT
-from tests.processes import free_port
+from src.processes import free_port, stop_group
+from tools.copies import copy_tree, git_identity, one_commit
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 MARKED = re.compile(r"^<!-- runnable(?P<attrs>[^>]*)-->\n```(?:sh|bash)\n(?P<body>.*?)^```", re.S | re.M)
@@ -69,26 +69,8 @@ RUNNABLE = {page: found for page, found in RUNNABLE.items() if found}
 
 
 def fresh_copy(dest: Path) -> Path:
-    """The tree as a clone would have it: tracked and unignored files, mtimes kept (so make sees a built venv)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    )
-    for name in filter(None, listed.stdout.decode().split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "fresh copy"]):
-        subprocess.run(["git", *argv], cwd=dest, check=True, capture_output=True, env=_git_env())
-    return dest
-
-
-def _git_env() -> dict[str, str]:
-    who = {"GIT_AUTHOR_NAME": "docs", "GIT_AUTHOR_EMAIL": "docs@example.invalid"}
-    return {**os.environ, **who, "GIT_COMMITTER_NAME": "docs", "GIT_COMMITTER_EMAIL": "docs@example.invalid"}
+    """The tree as a clone would have it: a git repository with one commit, no artifacts, no .stack."""
+    return one_commit(copy_tree(dest), "fresh copy", who="docs")
 
 
 class Shell:
@@ -99,7 +81,7 @@ class Shell:
         self.ports = {name: free_port() for name in PORTS}
         venv = ROOT / ".venv"
         self.env = {
-            **_git_env(),
+            **git_identity("docs"),
             **{name: str(port) for name, port in self.ports.items()},
             "VENV": str(venv),
             "VIRTUAL_ENV": str(venv),
@@ -107,6 +89,8 @@ class Shell:
         }
         for name in ("CHURN_DATA", "ARTIFACT_DIR", "PROD_METRICS", "STACK_DIR", "MODEL_PATH"):
             self.env.pop(name, None)  # the page's defaults, not the test run's
+        for name in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
+            self.env.pop(name, None)  # a user's shell, not a sub-make of `make docs` ("Entering directory")
         self.servers: list[tuple[str, subprocess.Popen]] = []
 
     def command(self, line: str) -> str:
@@ -135,15 +119,12 @@ class Shell:
 
     def stop_servers(self) -> None:
         for line, proc in reversed(self.servers):
-            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as the page says
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                pytest.fail(f"`{line}` kept running 30 s after Ctrl-C")
+            try:  # Ctrl-C to the line's whole group, as the page says; what outlives it 30 s is killed
+                stopped = stop_group(proc.pid, signal.SIGINT, proc, timeout=30, whole_group=True)
             finally:
                 proc.stdout.close()
+            if not stopped:
+                pytest.fail(f"`{line}` kept running 30 s after Ctrl-C")
         self.servers.clear()
 
 
@@ -160,8 +141,7 @@ def _read_until_exit_or(proc: subprocess.Popen, marker: str, timeout: float, lin
         if ready and not chunk:  # end of output: the command is done
             proc.wait(timeout=timeout)
             return output.decode(errors="replace")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    stop_group(proc.pid, signal.SIGKILL, proc)
     proc.stdout.close()
     pytest.fail(f"`{line}` still running after {timeout:.0f} s without serving:\n{output.decode()[-3000:]}")
 

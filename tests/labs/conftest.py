@@ -6,7 +6,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,25 +14,13 @@ from typing import Any
 import pytest
 
 import labs.__main__ as cli
-from src.config import ROOT
+from tools import copies
+from tools.copies import one_commit
 
 
 def copy_tree(dest: Path) -> Path:
     """The working tree's files (tracked and new, not ignored) in a fresh one-commit repository."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-    for path in listed:
-        if (ROOT / path).is_file():
-            (dest / path).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / path, dest / path)
-    for argv in (
-        ["init", "-q", "-b", "main"],
-        ["add", "-A"],
-        ["-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-q", "-m", "course repository"],
-    ):
-        subprocess.run(["git", *argv], cwd=dest, check=True, capture_output=True)
-    return dest
+    return one_commit(copies.copy_tree(dest), "course repository", who="t")
 
 
 def labs(root: Path, *args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:

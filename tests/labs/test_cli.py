@@ -7,6 +7,7 @@ from pathlib import Path
 
 from labs import matrix
 from labs.catalog import LABS, SURFACES
+from src import exits
 from tests.labs.conftest import check, commit_all, copy_tree, labs
 
 
@@ -27,14 +28,14 @@ def test_start_refuses_a_dirty_tree_in_one_line(tmp_path: Path) -> None:
     root = copy_tree(tmp_path)
     (root / "README.md").write_text("local edit\n")
     done = labs(root, "start", LABS[0].id)
-    assert done.returncode == 2, done.stdout
+    assert done.returncode == exits.REFUSED, done.stdout
     assert "uncommitted changes" in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1, f"not one line: {done.stderr!r}"
 
 
 def test_check_without_a_running_lab_says_how_to_start_one(tmp_path: Path) -> None:
     done = labs(copy_tree(tmp_path), "check")
-    assert done.returncode == 2
+    assert done.returncode == exits.REFUSED
     assert "python -m labs start" in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1, f"not one line: {done.stderr!r}"
 
@@ -44,7 +45,7 @@ def test_reset_returns_to_the_start_branch_and_deletes_the_lab_branch(tmp_path: 
     assert labs(root, "start", "imputation-removed").returncode == 0
     (root / "src/features.py").write_text("# half-way through a fix\n")
     refused = labs(root, "reset")
-    assert refused.returncode == 2, "reset dropped uncommitted work without --force"
+    assert refused.returncode == exits.REFUSED, "reset dropped uncommitted work without --force"
     assert "uncommitted" in refused.stderr, refused.stderr
     assert labs(root, "reset", "--force").returncode == 0
     branches = subprocess.run(["git", "branch"], cwd=root, capture_output=True, text=True).stdout
@@ -63,7 +64,7 @@ def test_loosening_a_gate_threshold_to_solve_a_lab_costs_the_contract_points(tmp
     commit_all(root, "fix, and a little help")
     code, report = check(root, lab_cache, "--quick")
     assert report["fixed"], f"every surface should be green on this tree: {report['caught_by']} is red"
-    assert code == 1, "a lab solved by moving the goalposts must not exit 0"
+    assert code == exits.NO, "a lab solved by moving the goalposts must not exit 0"
     assert report["points"] == 60, report["points"]
     changed = " ".join(report["contract_changes"])
     assert "gate thresholds" in changed, changed

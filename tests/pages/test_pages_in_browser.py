@@ -18,9 +18,9 @@ from PIL import Image
 from src import artifacts, card, data, exits, pages, record
 from src.drift import page as drift_page
 from src.drift import reading
+from src.processes import run_module
 from tests.browser import Rendered, render, section_ids
-from tests.processes import run_module
-from tests.unit.test_drift import write_log
+from tools.service_log import write_log
 
 MIN_INK = 0.03  # share of non-white pixels: a page of tables and charts; a blank page has ~0
 MIN_COLOURS = 64  # text alone antialiases into a few dozen greys; charts add the series' colours

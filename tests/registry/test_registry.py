@@ -16,9 +16,10 @@ import pytest
 
 from src import artifacts, exits, record, signing
 from src.config import ROOT
-from tests.keys import ec_key_pair
-from tests.processes import pair_bytes, run_module
+from src.processes import run_module
+from tests.processes import pair_bytes
 from tests.records import with_verdict
+from tools.keys import ec_key_pair
 
 
 def _cli(module: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 from src.config import ROOT
-from tests.unit.test_drift import prediction_line, write_log
 from tests.unit.test_workflow_contract import DRIFT, load
+from tools.service_log import prediction_line, write_log
 
 ARTIFACT_ROWS = 600
 

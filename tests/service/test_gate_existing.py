@@ -17,7 +17,8 @@ from src import artifacts, exits, record, train
 from src.config import ROOT
 from src.gate import stage
 from src.make_dataset import generate, write
-from tests.processes import pair_bytes, run_module
+from src.processes import run_module
+from tests.processes import pair_bytes
 
 
 def _gate_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

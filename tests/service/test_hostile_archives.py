@@ -1,6 +1,6 @@
 """Hostile model archives against the real service process: one startup_failed line each, no traceback.
 
-Each case (tests/archives.py) starts the image's own command on a hostile
+Each case (tools/archives.py) starts the image's own command on a hostile
 archive whose record matches it and says the gate passed, so only the
 loading boundary can stop it. The child's peak RSS comes from the kernel's
 accounting of that one child (os.wait4), not from sampling.
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from src import artifacts
-from tests import archives
-from tests.processes import free_port, run_to_exit
-from tests.service.test_service_process import _local, image_command
+from src.processes import free_port, run_to_exit
+from tools import archives
+from tools.image import image_command, local_command
 
 MAX_RSS_MB = 300  # the issue's bound: the 512 MiB bomb once peaked at 1.2 GB before it was refused
 
@@ -32,7 +32,7 @@ def test_a_hostile_archive_stops_startup_with_one_line_and_no_traceback(
     assert artifacts.verify(model, require_gate=True), "the record must pass, or only the sha check is tested"
     logs = tmp_path / "logs"
     logs.mkdir()
-    result = run_to_exit(_local(image_command(), free_port()), {"MODEL_PATH": str(model)}, logs)
+    result = run_to_exit(local_command(image_command(), free_port()), {"MODEL_PATH": str(model)}, logs)
     output = result.stdout + result.stderr
     assert result.returncode != 0, f"{case}: the service started on a hostile archive:\n{output[-2000:]}"
     lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith('{"event":"startup_failed"')]

@@ -24,25 +24,9 @@ from sklearn.linear_model import LogisticRegression
 
 from src import artifacts, record, schema
 from src.config import ROOT
-from tests.processes import free_port, running
+from src.processes import free_port, running
 from tests.unit.test_artifacts_and_data import _booby_trapped
-
-UVICORN = [sys.executable, "-m", "uvicorn"]
-
-
-def image_command() -> list[str]:
-    """The Dockerfile's exec-form CMD, parsed from the file itself."""
-    lines = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")]
-    assert len(lines) == 1, "the Dockerfile needs exactly one exec-form CMD"
-    return json.loads(lines[0].removeprefix("CMD "))
-
-
-def _local(cmd: list[str], port: int) -> list[str]:
-    assert cmd[0] == "uvicorn", f"the image must start uvicorn, not {cmd[0]!r}"
-    args = cmd[1:]
-    args[args.index("--host") + 1] = "127.0.0.1"
-    args[args.index("--port") + 1] = str(port)
-    return UVICORN + args
+from tools.image import image_command, local_command
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +36,7 @@ def server_process(
     port = free_port()
     log = tmp_path_factory.mktemp("logs") / "uvicorn.log"
     env = {"MODEL_PATH": str(small_artifact / artifacts.MODEL_FILE), "MODEL_VARIANT": "candidate"}
-    with running(_local(image_command(), port), f"http://127.0.0.1:{port}/health", env, log) as proc:
+    with running(local_command(image_command(), port), f"http://127.0.0.1:{port}/health", env, log) as proc:
         yield f"http://127.0.0.1:{port}", proc
 
 
@@ -73,7 +57,7 @@ def test_the_image_command_serves_the_gated_model(server: str, small_artifact: P
 def _startup(model_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     port = free_port()
     return subprocess.run(
-        [*_local(image_command(), port)],
+        [*local_command(image_command(), port)],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "MODEL_PATH": str(model_path), **env},
         capture_output=True,

@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from src import artifacts, record, schema, signing
-from tests.keys import KeyPair, ec_key_pair, signed_copy
-from tests.processes import free_port, run_module, running
-from tests.service.test_service_process import _failure_line, _local, _startup, image_command
+from src.processes import free_port, run_module, running
+from tests.service.test_service_process import _failure_line, _startup
+from tools.image import image_command, local_command
+from tools.keys import KeyPair, ec_key_pair, signed_copy
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,9 @@ def test_a_locally_signed_pair_serves_with_the_trusted_key_set(small_artifact: P
     model = signed_copy(small_artifact, tmp_path / "pair", keys)
     port = free_port()
     env = {"MODEL_PATH": str(model), "TRUSTED_PUBLIC_KEY": str(keys.public)}
-    with running(_local(image_command(), port), f"http://127.0.0.1:{port}/health", env, tmp_path / "uvicorn.log"):
+    with running(
+        local_command(image_command(), port), f"http://127.0.0.1:{port}/health", env, tmp_path / "uvicorn.log"
+    ):
         health = httpx.get(f"http://127.0.0.1:{port}/health").json()
         response = httpx.post(f"http://127.0.0.1:{port}/predict", json=schema.EXAMPLE_CUSTOMER)
     assert health["model_sha256"] == record.read(model.parent / artifacts.METRICS_FILE).model_sha256

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import suite
+from src import exits
+from tools import suite
 
 
 def _commands(behaviour: dict[str, str]):
@@ -51,3 +52,10 @@ def test_a_red_surface_in_a_lane_lets_the_running_one_finish(tmp_path: Path) -> 
         suite.run_lanes(list(behaviour), 2, times, _commands(behaviour), tmp_path)
     assert "long" in times, "a surface already running when another goes red finishes and is timed"
     assert "later" not in times, "no surface starts after a red one"
+
+
+def test_a_call_without_surfaces_is_refused_in_one_line_before_anything_runs(capsys) -> None:
+    assert suite.main([]) == exits.REFUSED, "no surfaces is bad input (exit 2), not a red suite"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, f"not one readable line: {err!r}"
+    assert "SURFACE" in err, f"the line should say what is missing: {err!r}"

@@ -14,22 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src import config, exits, schema
+from src import config, exits
 from src.drift import __main__ as drift_cli
 from src.drift import judging, reading
 from src.drift.judging import PSI_RETRAIN, PSI_WARN, category_shares, status
 from src.drift.reading import read_prediction_log
 from src.metrics import BINS, bin_shares, psi, psi_from_shares, quantile_edges
+from tools.service_log import JUNK_LINES, prediction_line, write_log
 
 # Lines a real service log holds besides predictions; the reader must skip all of them.
-JUNK_LINES = [
-    'INFO:     127.0.0.1:51234 - "POST /predict HTTP/1.1" 200 OK',
-    '{"event": "startup", "model_version": "5725b3c78e5e", "variant": "stable"}',
-    '{"event": "prediction", "tenure_months": 3',  # a line cut off mid-write
-    "Traceback (most recent call last):",
-    "[1, 2, 3]",
-    "",
-]
 REPLAY_ROWS = 2000
 
 
@@ -114,34 +107,6 @@ def test_a_missing_contract_counts_as_unknown_in_any_column_dtype(dtype: str) ->
 
 
 # --- the log reader ----------------------------------------------------------
-
-
-def prediction_line(row: pd.Series, request_id: str, variant: str = "stable") -> str:
-    """One line exactly as the service logs a prediction (null total for new customers)."""
-    return json.dumps(
-        {
-            "event": "prediction",
-            "ts": "2026-11-23T02:10:00.123Z",
-            "request_id": request_id,
-            "variant": variant,
-            "model_version": "5725b3c78e5e",
-            **schema.request_body(row),
-            "churn_probability": 0.4123,
-            "prediction": 0,
-            "latency_ms": 0.8,
-        }
-    )
-
-
-def write_log(path: Path, customers: pd.DataFrame) -> Path:
-    """A JSON-lines log with junk lines interleaved every 7 predictions."""
-    lines: list[str] = []
-    for i, (_, row) in enumerate(customers.iterrows()):
-        if i % 7 == 0:
-            lines.append(JUNK_LINES[(i // 7) % len(JUNK_LINES)])
-        lines.append(prediction_line(row, request_id=f"req-{i}"))
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_the_reader_keeps_predictions_and_skips_every_other_line(tmp_path: Path, snapshot: pd.DataFrame) -> None:

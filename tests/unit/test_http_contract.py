@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +15,7 @@ from app.middleware import response_headers
 from app.schemas import Problem
 from app.settings import ServiceSettings
 from src import artifacts, schema
+from tools import asgi
 
 
 @pytest.fixture(scope="module")
@@ -71,35 +71,12 @@ def test_a_client_hanging_up_mid_body_is_a_499_never_a_500(client: TestClient, c
     """The ASGI app itself, fed half a body and then `http.disconnect`, as the ASGI server does when a socket closes."""
     app = client.app
     body = json.dumps(schema.EXAMPLE_CUSTOMER).encode()
-    messages = [
+    half_then_hang_up = [
         {"type": "http.request", "body": body[: len(body) // 2], "more_body": True},
         {"type": "http.disconnect"},
     ]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/predict",
-        "raw_path": b"/predict",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
     capsys.readouterr()
-    asyncio.run(app(scope, receive, send))
+    sent = asyncio.run(asgi.call(app, asgi.post_scope("/predict", len(body)), half_then_hang_up))
     out = capsys.readouterr()
     access = [json.loads(x) for x in out.out.splitlines() if '"event":"access"' in x]
     assert [a["status"] for a in access] == [499], f"expected one access line with 499:\n{out.out}"

@@ -25,7 +25,7 @@ from src.drift import judging, reading
 from src.drift import page as drift_page
 from src.gate import stage
 from src.make_dataset import generate, write
-from tests.unit.test_drift import write_log
+from tools.service_log import write_log
 
 # Attributes a browser loads from, and CSS that loads; a fragment (#id) or an inline data: URI stays in the page.
 FETCHING_ATTRIBUTE = re.compile(r'\b(?:src|href|xlink:href|srcset|poster|action|data)\s*=\s*["\']([^"\']*)["\']', re.I)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from src import artifacts, record, signing
-from tests.keys import KeyPair, ec_key_pair, signed_copy
+from tools.keys import KeyPair, ec_key_pair, signed_copy
 
 
 @pytest.fixture(scope="module")

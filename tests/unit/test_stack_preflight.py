@@ -8,12 +8,7 @@ import pytest
 
 from deploy.drivers.stack import check_ports_free
 from deploy.settings import StackSettings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from src.processes import free_port
 
 
 def test_a_taken_port_is_named_with_its_variable_before_anything_starts():
@@ -22,7 +17,7 @@ def test_a_taken_port_is_named_with_its_variable_before_anything_starts():
         holder.listen()
         taken = holder.getsockname()[1]
         cfg = StackSettings().model_copy(
-            update={"port": _free_port(), "stable_port": _free_port(), "candidate_port": taken, "prometheus": False}
+            update={"port": free_port(), "stable_port": free_port(), "candidate_port": taken, "prometheus": False}
         )
         with pytest.raises(RuntimeError, match=rf"port {taken} \(CANDIDATE_PORT\) is already in use"):
             check_ports_free(cfg)
@@ -30,6 +25,6 @@ def test_a_taken_port_is_named_with_its_variable_before_anything_starts():
 
 def test_free_ports_pass_the_preflight():
     cfg = StackSettings().model_copy(
-        update={"port": _free_port(), "stable_port": _free_port(), "candidate_port": _free_port(), "prometheus": False}
+        update={"port": free_port(), "stable_port": free_port(), "candidate_port": free_port(), "prometheus": False}
     )
     check_ports_free(cfg)  # raises on a taken port; a race with another process is the only way this goes red

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests import suite
+from tools import suite
 
 
 def test_everything_up_to_the_gate_runs_in_order_and_nothing_after_it_does() -> None:

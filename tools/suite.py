@@ -13,7 +13,10 @@ After a red surface no new one starts; those already running finish.
 The wall times go to .bench/suite.json with the commit and the machine's load,
 so `make bench` can print them beside their targets without running the suite.
 
-    python -m tests.suite [--lanes N] lint unit data model service ...
+    python -m tools.suite [--lanes N] lint unit data model service ...
+
+Exit codes are src/exits.py's: 1 when a surface is red (its own code is in the
+message), 2 for a call without surfaces, 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from src import atomic
+from src import atomic, exits
 from src.config import ROOT
 
 RECORD = ROOT / ".bench" / "suite.json"
@@ -156,13 +159,13 @@ def run_lanes(
 
 
 def main(argv: Sequence[str], command: Callable[[str], list[str]] = make_command) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.suite", description="make test's surfaces, cheapest first")
+    parser = argparse.ArgumentParser(prog="python -m tools.suite", description="make test's surfaces, cheapest first")
     parser.add_argument("--lanes", type=int, default=2, help="how many surfaces after the gate run at once")
     parser.add_argument("surfaces", nargs="*")
     args = parser.parse_args(argv)
     if not args.surfaces or args.lanes < 1:
-        print("usage: python -m tests.suite [--lanes N>=1] SURFACE [SURFACE ...]  (make targets)", file=sys.stderr)
-        return 2
+        print("usage: python -m tools.suite [--lanes N>=1] SURFACE [SURFACE ...]  (make targets)", file=sys.stderr)
+        return exits.REFUSED
     record: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _commit(),
@@ -180,7 +183,7 @@ def main(argv: Sequence[str], command: Callable[[str], list[str]] = make_command
         run_lanes(longest_first(parallel, previous), args.lanes, record["surfaces"], command)
     except KeyboardInterrupt:  # the last complete record stays as it was
         print("make test: interrupted; no timings recorded", file=sys.stderr)
-        return 130
+        return exits.INTERRUPTED
     except Failed as red:
         record["failed"] = red.surface
         _save(record)
@@ -188,14 +191,14 @@ def main(argv: Sequence[str], command: Callable[[str], list[str]] = make_command
             f"make test: `make {red.surface}` failed (exit {red.code}); the surfaces after it did not start",
             file=sys.stderr,
         )
-        return red.code
+        return exits.NO
     record.update(
         complete=True, total_s=round(time.perf_counter() - started, 1), load_after=round(os.getloadavg()[0], 2)
     )
     _save(record)
     times = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in record["surfaces"].items())
     print(f"make test: all {len(args.surfaces)} surfaces green in {record['total_s']:.0f} s ({times})")
-    return 0
+    return exits.OK
 
 
 if __name__ == "__main__":
