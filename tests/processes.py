@@ -14,7 +14,6 @@ from pathlib import Path
 
 from src import artifacts
 from src.config import ROOT
-from src.processes import free_port  # noqa: F401 - tests/deploy imports it from here until it imports src.processes
 
 
 def run_pytest(

@@ -13,7 +13,7 @@ from deploy.drivers.stack import Stack
 from deploy.drivers.traffic import customers
 from deploy.settings import StackSettings
 from src import artifacts
-from tests.processes import free_port
+from src.processes import free_port
 
 MakeStack = Callable[..., Stack]
 

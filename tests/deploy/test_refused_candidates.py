@@ -18,8 +18,8 @@ import pytest
 from deploy.rollout import main
 from src import artifacts, exits
 from src.config import ROOT
-from tests import archives
-from tests.processes import free_port
+from src.processes import free_port
+from tools import archives
 
 
 def _hostile(case: str, small_artifact: Path, folder: Path) -> Path:

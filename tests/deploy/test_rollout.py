@@ -26,10 +26,10 @@ from deploy.settings import RolloutSettings, StackSettings
 from src import artifacts, exits, record
 from src.config import ROOT
 from src.make_dataset import generate, write
+from src.processes import free_port
 from src.train import run as train
 from tests import browser
-from tests.conftest import gated as gate
-from tests.processes import free_port
+from tools.gated import gated as gate
 
 # Small windows and two canary steps keep each rollout to seconds; the healthy promotion walks every default step.
 FAST = RolloutSettings(

@@ -23,7 +23,7 @@ import pytest
 from deploy.drivers.stack import Stack
 from deploy.settings import StackSettings
 from src import artifacts
-from tests.processes import free_port
+from src.processes import free_port
 from tools.keepalive import SWITCHES, KeepAliveLoad, Tally, label, through_switches
 
 CONNECTIONS = 2  # keep-alive clients per kind: 4 connections, as many as the race needs to show up
