@@ -2,7 +2,7 @@
 
 Exit 3 (exits.REFUSED), never 1: 1 means "rolled back", which a crashing
 rollout used to print with a traceback. The hostile archives are the
-service's own (tests/archives.py), each with a record that matches it.
+service's own (tools/archives.py), each with a record that matches it.
 """
 
 from __future__ import annotations
