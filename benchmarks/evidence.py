@@ -181,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             walkthrough(work)
             false_refusals(work, args.seeds)
         except (StepFailed, ingest.IngestError) as exc:
-            print(f"benchmarks.evidence: {exc}", file=sys.stderr)
-            return exits.REFUSED
+            return exits.refuse("benchmarks.evidence", exc)
     return exits.OK
 
 

@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tally, seconds = (stack if args.target == "stack" else in_compose)(args.rounds, args.connections)
     except (compose.ComposeError, RuntimeError, TimeoutError) as exc:
-        print(f"switches: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("switches", exc)
     total = tally.total()
     print(
         f"({args.target}) {len(SWITCHES) * args.rounds} switches under keep-alive load: {total.sent} requests "

@@ -38,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             compose("down", "--volumes")
     except (ValueError, ComposeError) as exc:
-        print(f"compose: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("compose", exc)
     return exits.OK
 
 

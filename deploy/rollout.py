@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rollout refused: {exc}; nothing started", file=sys.stderr)
         return exits.REFUSED
     except (ValueError, RuntimeError, TimeoutError, FileNotFoundError, OSError) as exc:
-        print(f"rollout: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("rollout", exc)
     except KeyboardInterrupt:
         print("rollout: stopped by a signal before the stack started", file=sys.stderr)
         return exits.INTERRUPTED

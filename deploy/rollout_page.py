@@ -23,8 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        print(f"rollout_page: {path}: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("rollout_page", f"{path}: {exc}")
     line = write_beside(report, path)
     print(line)
     return exits.NO if line.startswith("page: not drawn") else exits.OK

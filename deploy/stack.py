@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.down()
             print("stack down")
     except (ValueError, RuntimeError, TimeoutError, FileNotFoundError, httpx.TransportError) as exc:
-        print(f"stack: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("stack", exc)
     return exits.OK
 
 

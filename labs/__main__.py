@@ -121,8 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (repo.RepoError, EditError, RuntimeError) as exc:
-        print(f"labs: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("labs", exc)
 
 
 if __name__ == "__main__":

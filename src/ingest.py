@@ -128,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         typed = ingest(args.mapping, args.export, out)
     except IngestError as exc:
-        print(f"ingest: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("ingest", exc)
     print(f"wrote {len(typed)} customers, churn rate {typed[schema.LABEL].mean():.3f} -> {out} (next: make data)")
     return exits.OK
 

@@ -179,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(pull(args.uri, args.to, settings))
     except (RegistryError, OSError) as exc:
-        print(f"registry: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("registry", exc)
     return exits.OK
 
 

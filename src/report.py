@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rec = record.read(path)
     except RecordError as exc:
-        print(f"report: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("report", exc)
     if args.html is not None:
         snapshot = args.data or config.settings().churn_data
         return write_card(rec, path.with_name(artifacts.MODEL_FILE), snapshot, args.html)
@@ -108,8 +107,7 @@ def write_card(rec: ArtifactRecord, model_path: Path, data_path: Path, target: P
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_text(target, text)
     except (card.CardError, artifacts.ArtifactError, RecordError, ValueError, OSError) as exc:
-        print(f"report: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("report", exc)
     verdict = "not gated" if rec.gate is None else "gate passed" if rec.gate.passed else "gate FAILED"
     print(f"model card ({verdict}, model {rec.model_version}): {target} ({len(text.encode()) / 1024:.0f} KiB)")
     return exits.OK

@@ -171,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         seed = settings.churn_seed if args.seed is None else args.seed
         result = run(data_path, args.out, seed)
     except (data.DataError, ValueError, OSError) as exc:
-        print(f"train: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("train", exc)
     print(
         f"trained {result.model_type} seed={result.seed}: holdout AUC {result.holdout_auc:.4f}, "
         f"ECE {result.holdout_ece:.4f} -> {args.out / artifacts.MODEL_FILE} (ungated: `make model` gates a model)"

@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             docs = list(yaml.safe_load_all(path.read_text()))
         except (OSError, yaml.YAMLError) as exc:
-            print(f"crd_schemas: {path}: {' '.join(str(exc).split())}", file=sys.stderr)
-            return exits.REFUSED
+            return exits.refuse("crd_schemas", f"{path}: {exc}")
         for doc in docs:
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue

@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             document = {"log": str(args.log), "data": str(data_path), **report.model_dump(exclude_none=True)}
             atomic.write_text(args.json, json.dumps(document, indent=2, sort_keys=True) + "\n")
     except (DriftInputError, data.DataError, ValueError, OSError) as exc:
-        print(f"drift: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("drift", exc)
     print(render(report))
     return exits.NO if report.status == "retrain" else exits.OK
 

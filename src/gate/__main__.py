@@ -43,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = stage.run_existing(Path(args.model), data_path, out_dir, seed, baseline)
     except (data.DataError, RecordError, artifacts.ArtifactError, ValueError, OSError) as exc:  # RegistryError too
-        print(f"gate: {exc}", file=sys.stderr)
-        return exits.REFUSED
+        return exits.refuse("gate", exc)
     print(render(result.record, result.folder / artifacts.MODEL_FILE))
     return exits.OK if result.passed else exits.NO
 
