@@ -17,6 +17,7 @@ import httpx
 
 from src import artifacts
 from src.config import ROOT
+from src.launcher import launch
 
 
 def free_port() -> int:
@@ -60,9 +61,7 @@ def running(
 ) -> Iterator[subprocess.Popen]:
     """Run argv until the block ends; its output goes to `log` (or is discarded)."""
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(
-        list(argv), cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
-    )
+    proc = launch(list(argv), cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_healthy(health_url, proc)
         yield proc
