@@ -48,6 +48,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 # Measured with `python -X importtime` over app.main, src.* and deploy.* (docs/ci.md):
 # these are what every service and CLI imports; matplotlib (0.3 s, the card only) is left
 # out because it reads MPLBACKEND/MPLCONFIGDIR from the environment when it is imported.
@@ -454,10 +457,22 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+class LauncherSettings(BaseSettings):
+    """Where `launch` finds the pre-imported launcher (src/launcher.py); the test session sets it."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, frozen=True, extra="ignore")
+
+    churn_launcher: str | None = Field(
+        None,
+        description="the launcher's unix socket, set by the test session; unset: the session starts one; "
+        "0 (make LAUNCHER=0): every process starts as a plain interpreter",
+    )
+
+
 def socket_path() -> str | None:
-    """The launcher's socket from CHURN_LAUNCHER, read at each call; None when unset, empty or 0 (off)."""
-    value = os.environ.get(ENV, "")
-    return None if value in ("", OFF) else value
+    """The launcher's socket from CHURN_LAUNCHER, read at each call; None when unset or 0 (off)."""
+    value = LauncherSettings().churn_launcher
+    return None if value in (None, "", OFF) else value
 
 
 def module_of(argv: Sequence[str]) -> str | None:

@@ -23,6 +23,7 @@ from deploy.rollout import RolloutSettings
 from deploy.stack import StackSettings
 from labs.surfaces import LabSettings
 from src.config import ROOT, PipelineSettings
+from src.launcher import LauncherSettings
 from src.registry import RegistrySettings
 from src.signing import TrustSettings
 
@@ -38,6 +39,7 @@ CLASSES: tuple[tuple[type[BaseSettings], str], ...] = (
     (ComposeSettings, "deploy/compose.py"),
     (ExportSettings, "deploy/export.py"),
     (LabSettings, "labs/surfaces.py"),
+    (LauncherSettings, "src/launcher.py"),
 )
 
 
