@@ -229,12 +229,13 @@ def _become_child(
     for fd in set(fds):
         os.close(fd)
     os.chdir(request["cwd"])
+    own_pythonpath = os.environ.get("PYTHONPATH", "")  # the launcher's, already in its sys.path
     os.environ.clear()
     os.environ.update(request["env"])
     _default_signals()
     _fresh_streams()
     _thread_pools()
-    sys.path[:] = _module_path(request["cwd"], request["env"], request.get("parent_pythonpath", ""))
+    sys.path[:] = _module_path(request["cwd"], request["env"], own_pythonpath)
     for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
         del sys.modules[name]  # the launcher's own package: the child imports its cwd's project fresh
     sys.modules["__main__"] = types.ModuleType("__main__")
@@ -287,9 +288,9 @@ def _thread_pools() -> None:
         sys.modules["threadpoolctl"].threadpool_limits(int(wanted) if wanted else os.cpu_count())
 
 
-def _module_path(cwd: str, env: dict[str, str], parent_pythonpath: str) -> list[str]:
+def _module_path(cwd: str, env: dict[str, str], own_pythonpath: str) -> list[str]:
     """sys.path as `python -m` builds it: the cwd first, then PYTHONPATH, then the interpreter's own path."""
-    inherited = {os.path.abspath(p) for p in parent_pythonpath.split(os.pathsep) if p}
+    inherited = {os.path.abspath(p) for p in own_pythonpath.split(os.pathsep) if p}
     base = [p for p in sys.path[1:] if os.path.abspath(p) not in inherited]
     extra = [os.path.join(cwd, p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     return [cwd, *extra, *base]
@@ -550,7 +551,6 @@ def _launch(path: str, argv: list[str], kw: dict[str, Any]) -> Launched:
             "cwd": os.path.abspath(kw["cwd"] if kw["cwd"] is not None else os.getcwd()),
             "env": dict(os.environ if kw["env"] is None else kw["env"]),
             "start_new_session": kw["start_new_session"],
-            "parent_pythonpath": os.environ.get("PYTHONPATH", ""),
         }
         body = json.dumps(request).encode()
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -118,6 +118,21 @@ def test_cwd_argv_environment_and_stdin_reach_the_child_as_given(tmp_path: Path,
     }
 
 
+def test_the_callers_pythonpath_is_searched_after_the_cwd_as_python_dash_m_does(
+    tmp_path: Path, server: launcher.Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "helper.py").write_text("WHERE = 'pythonpath'\n")
+    folder = tmp_path / "cwd"
+    folder.mkdir()
+    _probe(folder, "import helper; print(helper.WHERE)")
+    monkeypatch.setenv("PYTHONPATH", str(extra))
+    forked, fresh = _both([PY, "-m", "probe"], folder, server, monkeypatch)
+    assert fresh == (0, b"pythonpath\n", b""), fresh
+    assert forked == fresh
+
+
 def test_output_goes_to_a_file_and_a_pipe_as_asked(tmp_path: Path, via_launcher: launcher.Server) -> None:
     folder = _probe(tmp_path, "import sys; print('to the file'); print('to the pipe', file=sys.stderr)")
     log = tmp_path / "out.log"
