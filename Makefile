@@ -64,6 +64,12 @@ serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DI
 	MODEL_PATH=$(abspath $(SERVE_MODEL)) $(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log \
 	  --http app.server:BoundedHttpToolsProtocol
 
+# The tests start their `python -m` processes from one pre-imported launcher (src/launcher.py, docs/ci.md);
+# LAUNCHER=0 turns it off for any target (make test LAUNCHER=0): every process a plain fresh interpreter.
+ifeq ($(LAUNCHER),0)
+export CHURN_LAUNCHER := 0
+endif
+
 SURFACES := lint unit data model service surfaces registry deploy pages labs docs
 # The surfaces after the gate (model) wait on real processes more than they compute: LANES of them run at once.
 LANES ?= 2
@@ -168,6 +174,7 @@ bench: venv ## print timing and quality figures beside BASELINE_REF's (never run
 	$(PY) -m benchmarks.drift
 	$(PY) -m benchmarks.hostile
 	$(PY) -m benchmarks.suite
+	$(PY) -m benchmarks.launch
 
 clean: ## remove the venv, caches and local artifacts
 	rm -rf $(VENV) .pytest_cache .ruff_cache .bench .stack model_candidate.skops metrics.json model.sig rejected reports

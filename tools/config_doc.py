@@ -27,6 +27,7 @@ from deploy.settings import (
 from labs.surfaces import LabSettings
 from src import exits
 from src.config import ROOT, PipelineSettings
+from src.launcher import LauncherSettings
 from src.registry import RegistrySettings
 from src.signing import TrustSettings
 
@@ -43,6 +44,7 @@ CLASSES: tuple[tuple[type[BaseSettings], str], ...] = (
     (ExportSettings, "deploy/settings.py"),
     (ReleaseChecksSettings, "deploy/settings.py"),
     (LabSettings, "labs/surfaces.py"),
+    (LauncherSettings, "src/launcher.py"),
 )
 
 

@@ -21,7 +21,8 @@ from src.config import ROOT
 WORKFLOWS = ROOT / ".github" / "workflows"
 CI = WORKFLOWS / "ci.yml"
 CONTINUOUS_TRAINING = WORKFLOWS / "continuous-training.yml"
-GATES_IN_ORDER = ["lint", "unit", "data", "model", "service", "surfaces", "deploy"]
+GATES_IN_ORDER = ["lint", "unit", "data", "model"]
+SURFACE_JOB = "surface"  # the expensive surfaces, one matrix job each, after the gates
 ARTIFACT_FILES = {artifacts.MODEL_FILE, artifacts.METRICS_FILE}
 
 
@@ -118,11 +119,51 @@ def test_build_push_runs_only_for_pushes_to_main(build_push: dict[str, Any]) -> 
     assert "||" not in cond, f"build-push `if: {cond}` must AND its conditions; an `||` lets a PR through"
 
 
-def test_gates_run_cheapest_first_lint_unit_data_model_service_surfaces_deploy(gates: dict[str, Any]) -> None:
+def test_gates_run_cheapest_first_lint_unit_data_model(gates: dict[str, Any]) -> None:
     targets = [make_target(s["run"]) for s in gates["steps"] if "run" in s]
     order = [t for t in targets if t in GATES_IN_ORDER]
     assert order == GATES_IN_ORDER, (
         f"gates run {order}; they must run {GATES_IN_ORDER} so a 15-second lint failure never pays for training"
+    )
+
+
+def _expensive_surfaces() -> list[str]:
+    """make test's surfaces after the gate (Makefile SURFACES), the ones CI runs side by side."""
+    surfaces = re.search(r"^SURFACES := (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE).group(1).split()
+    return surfaces[surfaces.index("model") + 1 :]
+
+
+def test_every_surface_after_the_gate_runs_in_its_own_job_once_the_gates_passed(ci: dict[str, Any]) -> None:
+    job = ci["jobs"][SURFACE_JOB]
+    assert job.get("needs") in ("gates", ["gates"]), "the surface jobs must `needs: gates`: no server before the gate"
+    matrix = job["strategy"]["matrix"]["surface"]
+    assert sorted(matrix) == sorted(_expensive_surfaces()), (
+        f"CI runs {sorted(matrix)} after the gate; make test runs {sorted(_expensive_surfaces())}: "
+        "a surface CI skips is one a fork's pull request never checks"
+    )
+    assert job["strategy"].get("fail-fast") is False, "one red surface must not cancel the others' verdicts"
+    [step] = [s for s in job["steps"] if "run" in s and "SURFACE" in s["run"]]
+    assert make_target(step["run"]) == "$SURFACE", 'the surface step must be `make "$SURFACE"`, nothing else'
+    assert step["env"]["SURFACE"] == "${{ matrix.surface }}", "the matrix value reaches make through env:"
+    for other in (s for s in job["steps"] if "run" in s and s is not step):
+        assert make_target(other["run"]) == "venv", (
+            f"the surface job runs {other['run']!r}; only make venv + the surface"
+        )
+
+
+def test_the_surface_jobs_reuse_the_gated_pair_and_the_gates_venv(ci: dict[str, Any], gates: dict[str, Any]) -> None:
+    job = ci["jobs"][SURFACE_JOB]
+    [download] = steps_using(job, "actions/download-artifact")
+    assert download["with"]["name"] == GATED_ARTIFACT, "the surfaces must test the pair the gate judged"
+    [saved] = steps_using(gates, "actions/cache")
+    [restored] = steps_using(job, "actions/cache/restore")
+    assert restored["with"] == saved["with"], "the surface jobs must restore exactly the venv the gates job saved"
+
+
+def test_build_push_waits_for_every_surface(build_push: dict[str, Any]) -> None:
+    needs = build_push.get("needs", [])
+    assert SURFACE_JOB in ([needs] if isinstance(needs, str) else needs), (
+        "build-push must also `needs: surface`, or an image ships while its deploy tests are still red"
     )
 
 
