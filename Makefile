@@ -64,7 +64,7 @@ serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DI
 	MODEL_PATH=$(abspath $(SERVE_MODEL)) $(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log \
 	  --http app.server:BoundedHttpToolsProtocol
 
-# The tests start their `python -m` processes from one pre-imported launcher (src/launcher.py, docs/ci.md);
+# The tests start their `python -m` processes from one pre-imported launcher (src/launcher.py + src/fork_server.py, docs/ci.md);
 # LAUNCHER=0 turns it off for any target (make test LAUNCHER=0): every process a plain fresh interpreter.
 ifeq ($(LAUNCHER),0)
 export CHURN_LAUNCHER := 0

@@ -1,49 +1,33 @@
-"""A process start that costs milliseconds: a pre-imported parent forks each `python -m` child (a zygote).
+"""Start `python -m` children in milliseconds: through the session's fork server when one is named, else Popen.
 
 Every uvicorn service and `python -m` CLI the suite starts pays ~2 s of CPU to
-import the same third-party stack (scipy, sklearn, pandas, fastapi, skops) before
-it runs a line of project code. This module is a fork server: one parent imports
-that stack once, listens on a unix socket, and for each request forks a child
-that takes the caller's stdin/stdout/stderr (passed as file descriptors),
-cwd, full environment and argv, and runs the module as `python -m` would.
+import the same third-party stack before it runs a line of project code. With
+CHURN_LAUNCHER naming a fork server's socket (src/fork_server.py: a parent
+that imported that stack once), `launch` asks it to fork the child instead,
+passing the caller's stdin/stdout/stderr, cwd, environment and argv; the
+handle it returns (`Launched`) answers as a Popen does (pid, poll, wait,
+returncode, signals, communicate). Unset, `0`, a command that is not
+`python -m` with this interpreter, or a launcher that does not answer (said in
+one line): a plain `subprocess.Popen`, same call, same semantics.
 
-The parent imports THIRD-PARTY libraries only (PREIMPORT), never a project
-module: project modules read settings and the environment when they are
-imported (and a fresh copy of the project in another folder has its own
-`src`), so each child imports them fresh from its own cwd. What the parent fixes
-for all children, and a fresh interpreter would read from the child's
-environment instead: the BLAS/OpenMP thread pools are created single-threaded
-(each child then sets the count a fresh process would pick, via threadpoolctl),
-the hash seed (PYTHONHASHSEED), and the import-time settings of the
-preimported libraries (e.g. SKLEARN_ASSUME_FINITE). Interpreter options
-(`python -X ... -m`) are not forwarded: `launch` starts those as plain processes.
-
-Children die with the parent (PR_SET_PDEATHSIG): stopping the launcher leaves
-nothing behind, and a client whose launcher died sees its child killed (-9).
-
-    python -m src.launcher PATH     serve on the unix socket PATH until SIGTERM
     launch([sys.executable, "-m", "uvicorn", ...], cwd=..., env=...)  -> Popen-like
+    start() -> Server   one fork server for a test session (tests/conftest.py)
 """
 
 from __future__ import annotations
 
 import array
 import contextlib
-import ctypes
-import importlib
-import io
 import json
 import os
-import runpy
 import select
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import traceback
-import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -51,293 +35,8 @@ from typing import IO, Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Measured with `python -X importtime` over app.main, src.* and deploy.* (docs/ci.md):
-# these are what every service and CLI imports; matplotlib (0.3 s, the card only) is left
-# out because it reads MPLBACKEND/MPLCONFIGDIR from the environment when it is imported.
-PREIMPORT = (
-    "numpy",
-    "pandas",
-    "scipy.special",
-    "scipy.stats",
-    "sklearn.linear_model",
-    "sklearn.metrics",
-    "sklearn.model_selection",
-    "sklearn.pipeline",
-    "sklearn.preprocessing",
-    "threadpoolctl",
-    "skops.io",
-    "pydantic",
-    "pydantic_settings",
-    "fastapi",
-    "fastapi.responses",
-    "starlette.middleware",
-    "prometheus_client",
-    "httpx",
-    "yaml",
-    "uvicorn",
-    "uvicorn.main",
-    "uvicorn.protocols.http.httptools_impl",
-    "uvicorn.protocols.http.h11_impl",
-    "uvicorn.lifespan.on",
-    "uvicorn.loops.asyncio",
-)
-# Set before numpy loads: a thread pool created in the parent would not survive a fork.
-SINGLE_THREADED = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 ENV = "CHURN_LAUNCHER"
 OFF = "0"  # CHURN_LAUNCHER=0 (make LAUNCHER=0): no launcher, every start is a plain process
-MAX_REQUEST = 16 * 1024 * 1024
-REQUEST_TIMEOUT_S = 10.0
-PR_SET_PDEATHSIG = 1
-
-
-# ---------------------------------------------------------------- the parent (the zygote)
-
-
-def preimport() -> float:
-    """Import the third-party stack once, single-threaded; returns the seconds it took."""
-    for name in SINGLE_THREADED:
-        os.environ[name] = "1"
-    started = time.perf_counter()
-    for name in PREIMPORT:
-        with contextlib.suppress(ImportError):  # an optional library missing only costs its children the import
-            importlib.import_module(name)
-    return time.perf_counter() - started
-
-
-def serve(listener: socket.socket) -> None:
-    """Accept requests until SIGTERM; one child per request, its pid at once and its exit status when it ends.
-
-    One thread, no event loop: a plain select over the socket and a SIGCHLD
-    wake-up pipe, so nothing threaded exists when the parent forks. The stack
-    is imported at the first request, so a session that never launches
-    anything pays nothing for having a launcher.
-    """
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_r, False)
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    children: dict[int, socket.socket] = {}
-    imported = False
-    while True:
-        readable, _, _ = select.select([listener, wake_r], [], [])
-        if wake_r in readable:
-            with contextlib.suppress(BlockingIOError):
-                os.read(wake_r, 4096)
-        if listener in readable:
-            conn, _ = listener.accept()
-            if not imported:
-                preimport()
-                imported = True
-            _handle(conn, listener, (wake_r, wake_w), children)
-        _reap(children)
-
-
-def _reap(children: dict[int, socket.socket]) -> None:
-    """Report every ended child to its client as Popen's returncode (a signal is negative)."""
-    while children:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        conn = children.pop(pid, None)
-        if conn is not None:
-            with contextlib.suppress(OSError):  # the client went away: nobody to tell
-                conn.sendall(_line({"returncode": os.waitstatus_to_exitcode(status)}))
-            conn.close()
-
-
-def _line(message: dict[str, Any]) -> bytes:
-    return json.dumps(message).encode() + b"\n"
-
-
-def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
-    """One request: an 8-byte length, the JSON, and the caller's three descriptors (SCM_RIGHTS) with it."""
-    conn.settimeout(REQUEST_TIMEOUT_S)
-    fds = array.array("i")
-    data, ancdata, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(3 * fds.itemsize))
-    for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
-    if len(data) < 8:
-        raise ValueError("a request starts with its 8-byte length")
-    size = int.from_bytes(data[:8], "big")
-    if size > MAX_REQUEST:
-        raise ValueError(f"a request of {size} bytes is over {MAX_REQUEST}")
-    body = bytearray(data[8:])
-    while len(body) < size:
-        chunk = conn.recv(size - len(body))
-        if not chunk:
-            raise ValueError("the request ended early")
-        body += chunk
-    return json.loads(body), list(fds)
-
-
-def _handle(
-    conn: socket.socket, listener: socket.socket, wake: tuple[int, int], children: dict[int, socket.socket]
-) -> None:
-    fds: list[int] = []
-    try:
-        request, fds = _receive(conn)
-        if request.get("executable") != sys.executable:
-            raise ValueError(f"this launcher runs {sys.executable}, not {request.get('executable')}")
-        if len(fds) != 3:
-            raise ValueError(f"a request carries stdin, stdout and stderr, not {len(fds)} descriptors")
-    except (OSError, ValueError) as exc:
-        for fd in fds:
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            conn.sendall(_line({"error": str(exc)}))
-        conn.close()
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        _become_child(request, fds, parent, [listener, conn, *children.values()], wake)
-    for fd in fds:
-        os.close(fd)
-    try:
-        conn.sendall(_line({"pid": pid}))
-    except OSError:  # the client is gone: the child still runs, as a Popen'd one would
-        conn.close()
-        return
-    children[pid] = conn
-
-
-# ---------------------------------------------------------------- the child: a fresh `python -m`
-
-
-def _become_child(
-    request: dict[str, Any], fds: list[int], parent: int, sockets: list[socket.socket], wake: tuple[int, int]
-) -> None:
-    """Turn the forked parent into `python -m module args` in the caller's cwd and environment; never returns."""
-    signal.set_wakeup_fd(-1)
-    for sock in sockets:
-        sock.close()
-    for fd in wake:
-        os.close(fd)
-    if request.get("start_new_session"):
-        os.setsid()
-    _die_with(parent)
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-    for fd in set(fds):
-        os.close(fd)
-    os.chdir(request["cwd"])
-    own_pythonpath = os.environ.get("PYTHONPATH", "")  # the launcher's, already in its sys.path
-    os.environ.clear()
-    os.environ.update(request["env"])
-    _default_signals()
-    _fresh_streams()
-    _thread_pools()
-    sys.path[:] = _module_path(request["cwd"], request["env"], own_pythonpath)
-    for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
-        del sys.modules[name]  # the launcher's own package: the child imports its cwd's project fresh
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    sys.argv = ["-m", *request["argv"][3:]]
-    sys.orig_argv = list(request["argv"])
-    os._exit(_run_as_main(request["argv"][2]))
-
-
-def _die_with(parent: int) -> None:
-    """The child is SIGKILLed when the launcher dies, so a stopped launcher leaves no server behind."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the launcher died before prctl took effect
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _default_signals() -> None:
-    """What a fresh interpreter starts with: Ctrl-C raises KeyboardInterrupt, SIGTERM and SIGCHLD act as default."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-
-
-def _fresh_streams() -> None:
-    """sys.std* over the new descriptors, buffered as a fresh interpreter buffers them (PYTHONUNBUFFERED, tty)."""
-    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
-    encoding, _, errors = os.environ.get("PYTHONIOENCODING", "").partition(":")
-    encoding = encoding or (sys.__stdout__.encoding if sys.__stdout__ else "utf-8")
-
-    def stream(fd: int, mode: str, err: str, line: bool) -> IO[str]:
-        raw = io.FileIO(fd, mode, closefd=False)
-        if mode == "r":
-            return io.TextIOWrapper(io.BufferedReader(raw), encoding, errors or err)
-        buffered = raw if unbuffered else io.BufferedWriter(raw)
-        return io.TextIOWrapper(
-            buffered, encoding, errors or err, line_buffering=line or os.isatty(fd), write_through=unbuffered
-        )
-
-    sys.stdin = sys.__stdin__ = stream(0, "r", "strict", False)
-    sys.stdout = sys.__stdout__ = stream(1, "w", "strict", False)
-    sys.stderr = sys.__stderr__ = stream(2, "w", "backslashreplace", True)
-
-
-def _thread_pools() -> None:
-    """BLAS/OpenMP threads as a fresh process would have them: the env's count, else one per CPU."""
-    if "threadpoolctl" not in sys.modules:
-        return
-    wanted = next((os.environ[v] for v in THREAD_VARS if os.environ.get(v, "").isdigit()), None)
-    with contextlib.suppress(Exception):  # a BLAS that cannot be resized keeps one thread: slower, never wrong
-        sys.modules["threadpoolctl"].threadpool_limits(int(wanted) if wanted else os.cpu_count())
-
-
-def _module_path(cwd: str, env: dict[str, str], own_pythonpath: str) -> list[str]:
-    """sys.path as `python -m` builds it: the cwd first, then PYTHONPATH, then the interpreter's own path."""
-    inherited = {os.path.abspath(p) for p in own_pythonpath.split(os.pathsep) if p}
-    base = [p for p in sys.path[1:] if os.path.abspath(p) not in inherited]
-    extra = [os.path.join(cwd, p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return [cwd, *extra, *base]
-
-
-def _run_as_main(module: str) -> int:
-    """Run `module` as `python -m` does (runpy's own entry for -m), then shut down as the interpreter would."""
-    interrupted = False
-    try:
-        runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]  # what -m itself calls
-        code = 0
-    except SystemExit as exc:
-        code = _exit_code(exc)
-    except KeyboardInterrupt:
-        traceback.print_exc()
-        code, interrupted = 1, True
-    except BaseException:  # an uncaught exception: the traceback on stderr, exit 1
-        sys.excepthook(*sys.exc_info())
-        code = 1
-    _shutdown()
-    if interrupted:  # a fresh interpreter dies of the SIGINT it did not handle: Popen sees -2
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-    return code
-
-
-def _exit_code(exc: SystemExit) -> int:
-    if exc.code is None:
-        return 0
-    if isinstance(exc.code, int):
-        return exc.code & 0xFF
-    print(exc.code, file=sys.stderr)
-    return 1
-
-
-def _shutdown() -> None:
-    """The interpreter's own order: wait for non-daemon threads, run atexit handlers, flush the streams."""
-    threading = sys.modules.get("threading")
-    if threading is not None:
-        with contextlib.suppress(Exception):
-            threading._shutdown()  # type: ignore[attr-defined]
-    import atexit
-
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
 
 
 # ---------------------------------------------------------------- the client
@@ -406,7 +105,6 @@ class Launched:
 
     def communicate(self, input: bytes | str | None = None, timeout: float | None = None) -> tuple[Any, Any]:
         """Popen.communicate for the pipes asked for: write stdin, read stdout and stderr to the end, wait."""
-        import threading
 
         results: dict[str, Any] = {}
         readers = [
@@ -635,34 +333,10 @@ def start() -> Server:
     listener.listen(128)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "src.launcher", "--fd", str(listener.fileno())],
+            [sys.executable, "-m", "src.fork_server", "--fd", str(listener.fileno())],
             pass_fds=[listener.fileno()],
             stdin=subprocess.DEVNULL,
         )
     finally:
         listener.close()
     return Server(proc, path, folder)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m src.launcher PATH` (bind PATH) or `--fd N` (a socket already bound by `start`)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) == 2 and args[0] == "--fd":
-        listener = socket.socket(fileno=int(args[1]))
-    elif len(args) == 1 and not args[0].startswith("-"):
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            listener.bind(args[0])
-        except OSError as exc:
-            print(f"launcher: cannot listen on {args[0]}: {exc.strerror}", file=sys.stderr)
-            return 2
-        listener.listen(128)
-    else:
-        print("usage: python -m src.launcher PATH | --fd N", file=sys.stderr)
-        return 2
-    serve(listener)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
