@@ -37,6 +37,7 @@ from labs.catalog import Lab, Surface
 from labs.contract import check_ids
 from labs.edits import RELEASE, SNAPSHOT
 from labs.repo import git, show, tree_key
+from src import launcher
 from src.processes import free_port, stop, wait_healthy
 
 # A quick check of a lab without code of its own: the feature code every snapshot and request goes through.
@@ -193,13 +194,8 @@ class Runner:
         with tempfile.TemporaryDirectory() as tmp:
             junit = Path(tmp) / "junit.xml"
             argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=short", *targets]
-            result = subprocess.run(
-                [*argv, f"--junitxml={junit}"],
-                cwd=self.root,
-                env={**self.env, **(env or {})},
-                capture_output=True,
-                text=True,
-                timeout=900,
+            result = launcher.run(
+                [*argv, f"--junitxml={junit}"], cwd=self.root, env={**self.env, **(env or {})}, timeout=900
             )
             raw = result.stdout + result.stderr
             summary = pytest_summary(junit, raw) if result.returncode != 0 else _tail(raw, 1)
@@ -291,7 +287,7 @@ class Runner:
                 with tarfile.open(archive) as tar:
                     tar.extractall(Path(tmp) / "tree", filter="data")
                 argv = [sys.executable, "-m", "src.gate", "--out", str(folder), "--baseline", str(folder / "none")]
-                done = subprocess.run(argv, cwd=Path(tmp) / "tree", env=self.env, capture_output=True, text=True)
+                done = launcher.run(argv, cwd=Path(tmp) / "tree", env=self.env, capture_output=True, text=True)
                 if done.returncode != 0:
                     raise RuntimeError(f"the base commit's model did not pass its gate:\n{_tail(done.stdout)}")
         return folder / "model_candidate.skops"
@@ -333,11 +329,11 @@ class Runner:
         argv = [sys.executable, "-m", "deploy.rollout", "--stable", str(stable)]
         argv += ["--candidate", str(self._candidate_model()), "--data", str(self._traffic())]
         try:
-            done = subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=600)
+            done = launcher.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=600)
         finally:
             if (stack_dir / "state.json").exists():
                 down = [sys.executable, "-m", "deploy.stack", "down"]
-                subprocess.run(down, cwd=self.root, env=env, capture_output=True, text=True, timeout=120)
+                launcher.run(down, cwd=self.root, env=env, capture_output=True, text=True, timeout=120)
         steps = "shadow -> canary 100%" if self.quick else "shadow -> canary steps"
         output = done.stdout + done.stderr
         return done.returncode == 0, f"rollout {steps} -> promote, against the base commit's model", output

@@ -217,6 +217,32 @@ def launch(
         return subprocess.Popen(list(argv), **popen_kwargs)
 
 
+def run(
+    argv: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    capture_output: bool = True,
+    text: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run(argv, capture_output=True, text=True, timeout=...)` through `launch`: output as text.
+
+    A child past `timeout` is killed and reaped before TimeoutExpired is raised, as subprocess.run does.
+    """
+    if not text:
+        raise ValueError("launcher.run captures text; use launch() for bytes")
+    pipe = subprocess.PIPE if capture_output else None
+    proc = launch(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(list(argv), proc.returncode if proc.returncode is not None else -9, out, err)
+
+
 def _launch(path: str, argv: list[str], kw: dict[str, Any]) -> Launched:
     child_fds: list[int] = []
     ours: dict[str, IO[Any] | None] = {"stdin": None, "stdout": None, "stderr": None}

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 import httpx
 
+from src import launcher
 from src.config import ROOT
 
 HOST = "127.0.0.1"
@@ -154,9 +155,7 @@ def running(
 ) -> Iterator[subprocess.Popen]:
     """Run argv until the block ends, healthy before it starts; its output goes to `log` (or is discarded)."""
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(
-        list(argv), cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT
-    )
+    proc = launcher.launch(list(argv), cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_healthy(health_url, proc)
         yield proc
@@ -168,15 +167,7 @@ def running(
 
 def run_module(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m module args` from the project root, as a user types it, with env overrides."""
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return launcher.run([sys.executable, "-m", module, *args], cwd=ROOT, env={**os.environ, **(env or {})}, timeout=300)
 
 
 @dataclass(frozen=True)

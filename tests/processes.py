@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from src import artifacts
+from src import artifacts, launcher
 from src.config import ROOT
 
 
@@ -24,14 +24,8 @@ def run_pytest(
     How the suite proves its own gates go red: point them at a broken
     snapshot through the environment and read the real verdict.
     """
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, target],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, target]
+    return launcher.run(argv, cwd=ROOT, env={**os.environ, **env}, timeout=timeout)
 
 
 def pair_bytes(folder: Path) -> dict[str, bytes]:

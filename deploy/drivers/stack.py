@@ -22,7 +22,7 @@ import httpx
 from deploy.drivers import nginx, prometheus
 from deploy.rules import stages
 from deploy.settings import HOST, StackSettings
-from src import artifacts, atomic, processes
+from src import artifacts, atomic, launcher, processes
 from src.config import ROOT
 
 _LEFT_RUNNING: list[subprocess.Popen] = []
@@ -132,9 +132,8 @@ class Stack:
         cmd = [sys.executable, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--no-access-log"]
         cmd += ["--http", "app.server:BoundedHttpToolsProtocol"]  # request heads bounded (app/server.py)
         with open(cfg.stack_dir / f"{variant}.log", "ab") as log:
-            return subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            # through the session's fork server when one is named (src/launcher.py), else a plain Popen
+            return launcher.launch(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def _prometheus(self) -> subprocess.Popen:
         cfg = self.cfg

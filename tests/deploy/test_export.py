@@ -152,7 +152,7 @@ def test_the_image_build_context_carries_what_release_checks_imports(tmp_path: P
     for name in admitted:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
-    result = subprocess.run(
+    result = subprocess.run(  # a fresh interpreter: only what the image's context holds may be importable
         [sys.executable, "-m", "deploy.release_checks", "--help"],
         cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin"},

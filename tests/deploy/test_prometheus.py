@@ -7,7 +7,6 @@ run against the real services, as a cluster Job or webhook would.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from typing import Any
@@ -17,6 +16,7 @@ import httpx
 from deploy.drivers.traffic import replay
 from deploy.rules import promql
 from deploy.settings import RolloutSettings
+from src import launcher
 from tests.deploy.conftest import MakeStack
 
 
@@ -74,7 +74,7 @@ def test_release_checks_pass_identical_models_and_refuse_a_dead_candidate(make_s
     stack = make_stack(mode="stable", prometheus=True)
     urls = ["--stable", stack.cfg.service_url("stable"), "--candidate", stack.cfg.service_url("candidate")]
     for check in ("gate-record", "ratchet", "shadow"):
-        result = subprocess.run(
+        result = launcher.run(
             [sys.executable, "-m", "deploy.release_checks", check, *urls, "--customers", "100"],
             capture_output=True,
             text=True,
@@ -82,7 +82,7 @@ def test_release_checks_pass_identical_models_and_refuse_a_dead_candidate(make_s
         )
         assert result.returncode == 0, f"{check} failed for two identical gated models: {result.stderr}"
     dead = ["--stable", stack.cfg.service_url("stable"), "--candidate", "http://127.0.0.1:9"]
-    result = subprocess.run(
+    result = launcher.run(
         [sys.executable, "-m", "deploy.release_checks", "gate-record", *dead], capture_output=True, text=True
     )
     assert result.returncode == 1, "an unreachable candidate passed the gate-record check"

@@ -8,7 +8,6 @@ service's own (tools/archives.py), each with a record that matches it.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from deploy.rollout import main
-from src import artifacts, exits
+from src import artifacts, exits, launcher
 from src.config import ROOT
 from src.processes import free_port
 from tools import archives
@@ -64,7 +63,7 @@ def test_every_unloadable_candidate_exits_refused_before_the_stack_starts(
 def test_the_rollout_command_refuses_an_unfitted_candidate_in_one_line(small_artifact: Path, tmp_path: Path) -> None:
     candidate = _hostile("unfitted Pipeline(StandardScaler, LogisticRegression)", small_artifact, tmp_path / "cand")
     stack_dir = tmp_path / "stack"
-    done = subprocess.run(
+    done = launcher.run(
         [sys.executable, "-m", "deploy.rollout"],
         cwd=ROOT,
         env=_env(small_artifact, candidate, stack_dir),

@@ -23,7 +23,7 @@ from deploy.drivers.stack import Stack
 from deploy.render import page as rollout_page
 from deploy.rollout import main
 from deploy.settings import RolloutSettings, StackSettings
-from src import artifacts, exits, record
+from src import artifacts, exits, launcher, record
 from src.config import ROOT
 from src.make_dataset import generate, write
 from src.processes import free_port
@@ -303,7 +303,7 @@ def _predictions(stack_cfg: StackSettings) -> int:
 
 
 def _stack_down(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return launcher.run(
         [sys.executable, "-m", "deploy.stack", "down"], cwd=ROOT, env=env, capture_output=True, text=True
     )
 
@@ -366,7 +366,7 @@ def test_sigkill_mid_promotion_is_finished_or_undone_by_the_next_command(
     proc.kill()
     proc.communicate(timeout=30)
     assert (stack_cfg.stack_dir / "promote.json").exists(), "the killed promotion recorded no intent"
-    recovered = subprocess.run(
+    recovered = launcher.run(
         [sys.executable, "-m", "deploy.rollout", "--recover"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert recovered.returncode == 0, recovered.stderr

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import labs.__main__ as cli
+from src import launcher
 from tools import copies
 from tools.copies import one_commit
 
@@ -25,7 +26,7 @@ def copy_tree(dest: Path) -> Path:
 
 def labs(root: Path, *args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **({"LABS_CACHE_DIR": str(cache)} if cache else {})}
-    return subprocess.run(
+    return launcher.run(
         [sys.executable, "-m", "labs", *args], cwd=root, env=env, capture_output=True, text=True, timeout=900
     )
 

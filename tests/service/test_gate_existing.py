@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from src import artifacts, exits, record, train
+from src import artifacts, exits, launcher, record, train
 from src.config import ROOT
 from src.gate import stage
 from src.make_dataset import generate, write
@@ -29,13 +29,12 @@ def _gate_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 def ungated(small_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The model `python -m src.train` writes (no gate), on the snapshot the gated small_artifact was trained on."""
     out = tmp_path_factory.mktemp("ungated")
-    result = subprocess.run(
+    result = launcher.run(
         [sys.executable, "-m", "src.train", "--data", str(small_artifact / "snapshot.csv"), "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
-        check=False,
     )
     assert result.returncode == 0, f"python -m src.train failed: {result.stderr}"
     return out / artifacts.MODEL_FILE
