@@ -37,6 +37,8 @@ from src import atomic, exits
 from src.config import ROOT
 
 RECORD = ROOT / ".bench" / "suite.json"
+HISTORY = ROOT / ".bench" / "suite-history.jsonl"  # every finished run, one JSON line each: what `make bench` medians
+BURNERS_ENV = "BENCH_BURNERS"  # set by `python -m benchmarks.suite --burners N`: how many busy loops ran beside
 LOGS = ROOT / ".bench" / "logs"
 LAST_SERIAL = "model"  # the gate: everything up to it runs in order, streaming; the rest in lanes
 
@@ -55,6 +57,9 @@ def _commit() -> str:
 def _save(record: dict[str, Any]) -> None:
     RECORD.parent.mkdir(exist_ok=True)
     atomic.write_text(RECORD, json.dumps(record, indent=2) + "\n")
+    if record["complete"]:
+        with open(HISTORY, "a") as history:  # one short line appended: a crash mid-write loses only that line
+            history.write(json.dumps(record, sort_keys=True) + "\n")
 
 
 def make_command(surface: str) -> list[str]:
@@ -172,6 +177,8 @@ def main(argv: Sequence[str], command: Callable[[str], list[str]] = make_command
         "load_before": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "lanes": args.lanes,
+        "launcher": os.environ.get("CHURN_LAUNCHER") != "0",
+        "burners": int(os.environ.get(BURNERS_ENV, "0")) if os.environ.get(BURNERS_ENV, "0").isdigit() else 0,
         "surfaces": {},
         "complete": False,
     }
