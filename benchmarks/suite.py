@@ -57,10 +57,12 @@ def summary(runs: list[dict[str, Any]], burners: int) -> str | None:
     total = statistics.median(r["total_s"] for r in chosen)
     deploy = statistics.median(r["surfaces"].get("deploy", 0.0) for r in chosen)
     loads = ", ".join(f"{r['load_before']:.1f}" for r in chosen)
+    commits = ", ".join(sorted({r["commit"] for r in chosen}))
     launcher = "on" if all(r.get("launcher", True) for r in chosen) else "off in some"
     return (
         f"make test, median of {len(chosen)} ({'quiet' if not burners else f'{burners} CPU burners beside it'}; "
-        f"load before {loads}; launcher {launcher}): {total:.0f} s, target <= {TARGETS['test']:.0f} s, "
+        f"commit {commits}; load before {loads}; launcher {launcher}): "
+        f"{total:.0f} s, target <= {TARGETS['test']:.0f} s, "
         f"at the issue {START_S:.0f} s (x{START_S / total:.2f}); the deploy surface {deploy:.0f} s "
         f"({deploy / total:.0%} of the wall)"
     )
@@ -107,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     if all(name in times for name in CHEAP):
         cheap = sum(times[name] for name in CHEAP)
         print(f"    make lint unit data model: {cheap:.1f} s (target <= {TARGETS['cheap']:.0f} s)")
-    same = [r for r in history() if r["commit"] == record["commit"]]
-    for burners in sorted({r.get("burners", 0) for r in same} or {0}):
-        line = summary(same, burners)
+    runs = history()
+    for burners in sorted({r.get("burners", 0) for r in runs} or {0}):
+        line = summary(runs, burners)
         if line:
             print(f"    {line}")
     return exits.OK
