@@ -3,7 +3,20 @@
 
 PYTHON ?= python3
 VENV ?= .venv
-PY := $(VENV)/bin/python
+VENV_PY := $(VENV)/bin/python
+
+# The tests start their `python -m` processes from one pre-imported launcher (src/launcher.py + src/fork_server.py,
+# docs/ci.md); LAUNCHER=0 turns it off for any target (make test LAUNCHER=0): every process a plain fresh interpreter.
+ifeq ($(LAUNCHER),0)
+export CHURN_LAUNCHER := 0
+endif
+# Under `make test` (CHURN_LAUNCHER names the suite's launcher) a target's `python -m` forks from it
+# (src/fork_client.py); anywhere else $(PY) is the venv's interpreter, and the commands are the same.
+ifneq ($(filter-out 0,$(CHURN_LAUNCHER)),)
+PY := $(VENV_PY) -m src.fork_client $(CHURN_LAUNCHER)
+else
+PY := $(VENV_PY)
+endif
 PYTEST := $(PY) -m pytest -p no:cacheprovider
 
 .DEFAULT_GOAL := help
@@ -13,18 +26,18 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "make venv: $(PYTHON)" \
+	@test -x $(VENV_PY) || $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "make venv: $(PYTHON)" \
 	  "is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'), this project needs 3.11" \
 	  "(requires-python in pyproject.toml): install python3.11, then make venv PYTHON=python3.11" >&2; exit 1; }
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 venv: $(VENV)/.installed ## create .venv from the pinned requirements (only when they change)
 
 # The optional MLflow registry client (docs/gate.md "Same gate, different provenance"); never in the image.
 $(VENV)/.registry-installed: $(VENV)/.installed requirements-registry.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-registry.txt
+	$(VENV_PY) -m pip install --quiet --disable-pip-version-check -r requirements-registry.txt
 	@touch $@
 
 .PHONY: registry-venv register registry
@@ -61,14 +74,8 @@ serve-check: # the model check runs before serve's recipe is expanded, so no "se
 serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DIR, default the root) on HOST:PORT
 	@echo "serving the gated model $(SERVE_MODEL) on http://$(HOST):$(PORT)  (Ctrl-C stops it). Try:"
 	@$(PY) -c '$(TRY_CURL)'
-	MODEL_PATH=$(abspath $(SERVE_MODEL)) $(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log \
+	MODEL_PATH=$(abspath $(SERVE_MODEL)) $(PY) -m uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log \
 	  --http app.server:BoundedHttpToolsProtocol
-
-# The tests start their `python -m` processes from one pre-imported launcher (src/launcher.py + src/fork_server.py, docs/ci.md);
-# LAUNCHER=0 turns it off for any target (make test LAUNCHER=0): every process a plain fresh interpreter.
-ifeq ($(LAUNCHER),0)
-export CHURN_LAUNCHER := 0
-endif
 
 SURFACES := lint unit data model service surfaces registry deploy pages labs docs
 # The surfaces after the gate (model) wait on real processes more than they compute: LANES of them run at once.

@@ -113,34 +113,49 @@ def serve(listener: socket.socket) -> None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     children: dict[int, socket.socket] = {}
+    watched: dict[socket.socket, int] = {}  # clients that take their child with them when they hang up
     imported = False
     while True:
-        readable, _, _ = select.select([listener, wake_r], [], [])
+        readable, _, _ = select.select([listener, wake_r, *watched], [], [])
         if wake_r in readable:
             with contextlib.suppress(BlockingIOError):
                 os.read(wake_r, 4096)
+        for conn in [c for c in readable if c in watched]:
+            _client_gone(conn, watched)
         if listener in readable:
             conn, _ = listener.accept()
             if not imported:
                 preimport()
                 imported = True
-            _handle(conn, listener, (wake_r, wake_w), children)
-        _reap(children)
+            _handle(conn, listener, (wake_r, wake_w), children, watched)
+        _reap(children, watched)
 
 
-def _reap(children: dict[int, socket.socket]) -> None:
-    """Report every ended child to its client as Popen's returncode (a signal is negative)."""
+def _client_gone(conn: socket.socket, watched: dict[socket.socket, int]) -> None:
+    """A `python -m src.fork_client` that hung up died (it sends nothing after its request): kill its child,
+    as its own death would have stopped a plain interpreter it had exec'd into."""
+    with contextlib.suppress(OSError):
+        if conn.recv(1, socket.MSG_PEEK):
+            return  # not an end: nothing a client says after its request is read, but it is no hang-up either
+    pid = watched.pop(conn)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _reap(children: dict[int, socket.socket], watched: dict[socket.socket, int]) -> None:
+    """Report every ended child to its client: Popen's returncode (a signal is negative) and its peak RSS."""
     while children:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
         conn = children.pop(pid, None)
         if conn is not None:
+            watched.pop(conn, None)
             with contextlib.suppress(OSError):  # the client went away: nobody to tell
-                conn.sendall(_line({"returncode": os.waitstatus_to_exitcode(status)}))
+                conn.sendall(_line({"returncode": os.waitstatus_to_exitcode(status), "maxrss_kib": usage.ru_maxrss}))
             conn.close()
 
 
@@ -171,7 +186,11 @@ def _receive(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 
 def _handle(
-    conn: socket.socket, listener: socket.socket, wake: tuple[int, int], children: dict[int, socket.socket]
+    conn: socket.socket,
+    listener: socket.socket,
+    wake: tuple[int, int],
+    children: dict[int, socket.socket],
+    watched: dict[socket.socket, int],
 ) -> None:
     fds: list[int] = []
     try:
@@ -201,6 +220,8 @@ def _handle(
         conn.close()
         return
     children[pid] = conn
+    if request.get("die_with_client"):
+        watched[conn] = pid
 
 
 # ---------------------------------------------------------------- the child: a fresh `python -m`

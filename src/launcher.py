@@ -16,7 +16,6 @@ one line): a plain `subprocess.Popen`, same call, same semantics.
 
 from __future__ import annotations
 
-import array
 import contextlib
 import json
 import os
@@ -28,12 +27,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from src import fork_client
 
 ENV = "CHURN_LAUNCHER"
 OFF = "0"  # CHURN_LAUNCHER=0 (make LAUNCHER=0): no launcher, every start is a plain process
@@ -57,6 +58,7 @@ class Launched:
         self.pid = pid
         self.args = args
         self.returncode: int | None = None
+        self.peak_rss_kib: int | None = None  # the child's ru_maxrss, with the launcher's own memory it forked from
         self.stdin, self.stdout, self.stderr = pipes["stdin"], pipes["stdout"], pipes["stderr"]
 
     def _read_status(self, timeout: float | None) -> bool:
@@ -76,7 +78,8 @@ class Launched:
             self._buffer += chunk
             if b"\n" not in self._buffer:
                 return False
-        self.returncode = int(json.loads(self._buffer.split(b"\n", 1)[0])["returncode"])
+        status = json.loads(self._buffer.split(b"\n", 1)[0])
+        self.returncode, self.peak_rss_kib = int(status["returncode"]), status.get("maxrss_kib")
         self._conn.close()
         return True
 
@@ -269,27 +272,12 @@ def _launch(path: str, argv: list[str], kw: dict[str, Any]) -> Launched:
                 child_fds.append(spec)
             else:
                 child_fds.append(spec.fileno())
-        request = {
-            "executable": sys.executable,
-            "argv": argv,
-            "cwd": os.path.abspath(kw["cwd"] if kw["cwd"] is not None else os.getcwd()),
-            "env": dict(os.environ if kw["env"] is None else kw["env"]),
-            "start_new_session": kw["start_new_session"],
-        }
-        body = json.dumps(request).encode()
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            conn.connect(path)
-            fds = array.array("i", child_fds)
-            conn.sendmsg([len(body).to_bytes(8, "big") + body], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-            reply, early = _read_line(conn)
-        except BaseException:
-            conn.close()
-            raise
-        if "error" in reply:
-            conn.close()
-            raise ValueError(reply["error"])
-        return Launched(conn, int(reply["pid"]), argv, ours, early)
+        cwd = os.path.abspath(kw["cwd"] if kw["cwd"] is not None else os.getcwd())
+        env = dict(os.environ if kw["env"] is None else kw["env"])
+        conn, pid, early = fork_client.request(
+            path, argv, cwd, env, child_fds, start_new_session=kw["start_new_session"]
+        )
+        return Launched(conn, pid, argv, ours, early)
     except BaseException:
         for stream in ours.values():
             if stream is not None:
@@ -298,19 +286,6 @@ def _launch(path: str, argv: list[str], kw: dict[str, Any]) -> Launched:
     finally:
         for fd in to_close:
             os.close(fd)
-
-
-def _read_line(conn: socket.socket) -> tuple[dict[str, Any], bytes]:
-    """The launcher's first reply (the pid, or why not) and what came after it; the first request waits
-    for the stack to import."""
-    data = b""
-    while b"\n" not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            raise OSError("the launcher closed the connection")
-        data += chunk
-    line, rest = data.split(b"\n", 1)
-    return json.loads(line), rest
 
 
 def _is_open(fd: int) -> bool:
@@ -344,6 +319,28 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self._folder.cleanup()
+
+
+@contextlib.contextmanager
+def session() -> Iterator[str | None]:
+    """A launcher for everything started inside the block, named in CHURN_LAUNCHER: its socket, or None when off.
+
+    An inherited launcher that still exists (a nested pytest, a surface run by
+    `make test`) is used as it is, so one suite imports the stack once;
+    CHURN_LAUNCHER=0 runs none. Leaving the block stops the launcher it started
+    and every child it forked.
+    """
+    inherited = os.environ.get(ENV, "")
+    if inherited == OFF or (inherited and os.path.exists(inherited)):
+        yield socket_path()
+        return
+    server = start()
+    os.environ[ENV] = server.path
+    try:
+        yield server.path
+    finally:
+        os.environ.pop(ENV, None)
+        server.stop()
 
 
 def start() -> Server:

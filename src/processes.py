@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import httpx
 
@@ -187,17 +187,42 @@ REPORTER = (
 
 
 def run_to_exit(argv: Sequence[str], env: dict[str, str], logs: Path, timeout: float = 60.0) -> Finished:
-    """`argv` (PATH and `env` only) until it exits: its exit code, output and own peak RSS (ru_maxrss, KiB)."""
-    out, err, usage = logs / "stdout.log", logs / "stderr.log", logs / "usage.json"
+    """`argv` (PATH and `env` only) until it exits: its exit code, output and own peak RSS (ru_maxrss).
+
+    A `python -m` under a launcher is forked from it, and the launcher reports
+    the peak, which then includes the stack the child was forked with (what a
+    fresh service imports itself); anything else runs under REPORTER.
+    """
+    out, err = logs / "stdout.log", logs / "stderr.log"
     with open(out, "w") as stdout, open(err, "w") as stderr:
-        subprocess.run(
-            [sys.executable, "-S", "-c", REPORTER, str(usage), *argv],
-            cwd=ROOT,
-            env={"PATH": "/usr/bin:/bin", **env},
-            stdout=stdout,
-            stderr=stderr,
-            timeout=timeout,
-            check=False,
-        )
-    code, peak_kib = json.loads(usage.read_text())
+        if launcher.socket_path() is not None and launcher.module_of(argv) is not None:
+            code, peak_kib = _launched_to_exit(argv, {"PATH": "/usr/bin:/bin", **env}, stdout, stderr, timeout)
+        else:
+            usage = logs / "usage.json"
+            subprocess.run(
+                [sys.executable, "-S", "-c", REPORTER, str(usage), *argv],
+                cwd=ROOT,
+                env={"PATH": "/usr/bin:/bin", **env},
+                stdout=stdout,
+                stderr=stderr,
+                timeout=timeout,
+                check=False,
+            )
+            code, peak_kib = json.loads(usage.read_text())
     return Finished(code, out.read_text(), err.read_text(), peak_kib / 1024)
+
+
+def _launched_to_exit(
+    argv: Sequence[str], env: dict[str, str], stdout: IO[str], stderr: IO[str], timeout: float
+) -> tuple[int, int]:
+    proc = launcher.launch(list(argv), cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+    if not isinstance(proc, launcher.Launched):  # the launcher did not answer (said in one line): a plain child,
+        _, status, usage = os.wait4(proc.pid, 0)  # whose peak may include ours (an upper bound, never an under-count)
+        return os.waitstatus_to_exitcode(status), usage.ru_maxrss
+    try:
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    return code, proc.peak_rss_kib or 0

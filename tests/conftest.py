@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,22 +17,14 @@ from tools.gated import gated
 def process_launcher() -> Iterator[str | None]:
     """One pre-imported launcher for the session (src/launcher.py), named in CHURN_LAUNCHER for every start.
 
-    A nested pytest (tests/surfaces) finds CHURN_LAUNCHER set and uses the
-    outer session's; `make LAUNCHER=0` sets it to 0 and every start is a plain
-    Popen. The stack is imported at the first start, so a session that starts
-    nothing pays ~50 ms for this. Stopping it stops every child it forked.
+    A nested pytest (tests/surfaces), or a surface of `make test` (tools/suite.py
+    runs one for the whole suite), finds CHURN_LAUNCHER set and uses that one;
+    `make LAUNCHER=0` sets it to 0 and every start is a plain Popen. The stack
+    is imported at the first start, so a session that starts nothing pays
+    ~50 ms for this. Stopping it stops every child it forked.
     """
-    inherited = os.environ.get(launcher.ENV, "")
-    if inherited == launcher.OFF or (inherited and os.path.exists(inherited)):
-        yield launcher.socket_path()
-        return
-    server = launcher.start()
-    os.environ[launcher.ENV] = server.path
-    try:
-        yield server.path
-    finally:
-        os.environ.pop(launcher.ENV, None)
-        server.stop()
+    with launcher.session() as path:
+        yield path
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from src import atomic, exits
+from src import atomic, exits, launcher
 from src.config import ROOT
 
 RECORD = ROOT / ".bench" / "suite.json"
@@ -186,8 +186,9 @@ def main(argv: Sequence[str], command: Callable[[str], list[str]] = make_command
     previous = _previous_times()
     started = time.perf_counter()
     try:
-        run_serial(serial, record["surfaces"], command)
-        run_lanes(longest_first(parallel, previous), args.lanes, record["surfaces"], command)
+        with launcher.session():  # one import of the stack for every surface, their pytest and docs lines
+            run_serial(serial, record["surfaces"], command)
+            run_lanes(longest_first(parallel, previous), args.lanes, record["surfaces"], command)
     except KeyboardInterrupt:  # the last complete record stays as it was
         print("make test: interrupted; no timings recorded", file=sys.stderr)
         return exits.INTERRUPTED

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from src import artifacts, record, schema
+from src import artifacts, launcher, record, schema
 from src.config import ROOT
 from src.processes import free_port, running
 from tests.unit.test_artifacts_and_data import _booby_trapped
@@ -55,15 +55,9 @@ def test_the_image_command_serves_the_gated_model(server: str, small_artifact: P
 
 
 def _startup(model_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    port = free_port()
-    return subprocess.run(
-        [*local_command(image_command(), port)],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "MODEL_PATH": str(model_path), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """The image's command on `model_path` until it exits (through the session's launcher, when it runs one)."""
+    argv = local_command(image_command(), free_port())
+    return launcher.run(argv, cwd=ROOT, env={"PATH": "/usr/bin:/bin", "MODEL_PATH": str(model_path), **env}, timeout=60)
 
 
 def _failure_line(result: subprocess.CompletedProcess[str]) -> dict:

@@ -1,0 +1,126 @@
+"""`python -m src.fork_client SOCKET ...`, the Makefile's $(PY) under `make test`: the same command, forked.
+
+A make target the suite runs must end, print and stop exactly as the plain
+interpreter would, or the suite tests a command nobody types. Each behaviour
+runs both ways (the client in front, and the plain `python` it stands for) and
+the two must agree.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from src import launcher
+from src.config import ROOT
+from src.processes import poll_until
+from tests.service.test_launcher import EXITS, _zombie
+
+PY = sys.executable
+PROBE_WAITS = "import os, time; print(os.getpid(), flush=True); time.sleep(600)"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[launcher.Server]:
+    started = launcher.start()
+    yield started
+    started.stop()
+
+
+def _folder(tmp_path: Path, body: str) -> Path:
+    (tmp_path / "probe.py").write_text(textwrap.dedent(body))
+    return tmp_path
+
+
+def _env() -> dict[str, str]:
+    """The probe's folder is the cwd; the client itself is found on PYTHONPATH, as make finds it in the root."""
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _commands(server: launcher.Server, *args: str) -> dict[str, list[str]]:
+    return {"client": [PY, "-m", "src.fork_client", server.path, *args], "plain": [PY, *args]}
+
+
+@pytest.mark.parametrize("case", EXITS, ids=list(EXITS))
+def test_a_line_through_the_client_ends_exactly_as_the_plain_interpreter(
+    case: str, tmp_path: Path, server: launcher.Server
+) -> None:
+    folder = _folder(tmp_path, EXITS[case][0])
+    ran = {
+        way: subprocess.run(argv, cwd=folder, env=_env(), capture_output=True, text=True, timeout=120)
+        for way, argv in _commands(server, "-m", "probe").items()
+    }
+    client, plain = ran["client"], ran["plain"]
+    assert plain.returncode == EXITS[case][1], f"the reference itself: {plain}"
+    assert client.returncode == plain.returncode, f"{case}: make would see {client.returncode}, not {plain.returncode}"
+    assert client.stdout == plain.stdout, f"{case}: stdout differs: {client.stdout!r} vs {plain.stdout!r}"
+    assert client.stderr.splitlines()[-1:] == plain.stderr.splitlines()[-1:], f"{case}: stderr ends differently"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_to_the_client_stops_the_child_as_it_stops_the_plain_interpreter(
+    sig: signal.Signals, tmp_path: Path, server: launcher.Server
+) -> None:
+    folder = _folder(tmp_path, PROBE_WAITS)
+    ends = {}
+    for way, argv in _commands(server, "-m", "probe").items():
+        proc = subprocess.Popen(argv, cwd=folder, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        child = int(proc.stdout.readline())
+        assert (child != proc.pid) == (way == "client"), f"{way}: the module should run forked only via the client"
+        proc.send_signal(sig)
+        ends[way] = proc.wait(timeout=60)
+        proc.stdout.close()
+        poll_until(lambda pid=child: _zombie(pid), timeout=30, what=f"the {way} child after {sig.name}")
+    assert ends["plain"] == -sig, f"the reference itself should die of {sig.name}: {ends['plain']}"
+    assert ends["client"] == ends["plain"], f"{sig.name}: the client ended {ends['client']}, plain {ends['plain']}"
+
+
+def test_a_client_killed_outright_takes_its_child_with_it(tmp_path: Path, server: launcher.Server) -> None:
+    folder = _folder(tmp_path, PROBE_WAITS)
+    argv = _commands(server, "-m", "probe")["client"]
+    proc = subprocess.Popen(argv, cwd=folder, env=_env(), stdout=subprocess.PIPE)
+    child = int(proc.stdout.readline())
+    proc.kill()
+    proc.wait(timeout=30)
+    proc.stdout.close()
+    poll_until(lambda: _zombie(child), timeout=30, what="the child of a client killed with -9 (an orphan server)")
+
+
+def test_anything_but_dash_m_runs_as_the_plain_interpreter(server: launcher.Server) -> None:
+    argv = _commands(server, "-c", "import os, sys; print(os.getpid(), sys.argv[1:])", "x")["client"]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    out, _ = proc.communicate(timeout=60)
+    assert out == f"{proc.pid} ['x']\n", "a -c line must become the interpreter itself (exec), same pid, same argv"
+
+
+def test_no_launcher_at_the_socket_means_the_plain_interpreter_said_in_one_line(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "print('plain')")
+    argv = [PY, "-m", "src.fork_client", str(tmp_path / "no.sock"), "-m", "probe"]
+    done = subprocess.run(argv, cwd=folder, env=_env(), capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "plain\n"), done
+    said = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(said) == 1, f"the fallback must be said in one line, not: {said}"
+    assert "starting it as a plain process" in said[0], said
+
+
+def test_a_launched_child_reports_its_peak_memory(
+    tmp_path: Path, server: launcher.Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(launcher.ENV, server.path)
+    grow = "x = bytearray(64 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])"  # 64 MiB, every page touched
+    peaks = {}
+    for name, body in (("idle", "pass"), ("grows", grow)):
+        (tmp_path / name).mkdir()
+        proc = launcher.launch([PY, "-m", "probe"], cwd=_folder(tmp_path / name, body))
+        assert isinstance(proc, launcher.Launched)
+        assert proc.wait(timeout=60) == 0
+        peaks[name] = proc.peak_rss_kib
+    assert all(peaks.values()), f"the launcher must report each child's ru_maxrss: {peaks}"
+    assert peaks["grows"] - peaks["idle"] >= 60 * 1024, f"64 MiB touched must show in the peak: {peaks}"
