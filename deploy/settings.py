@@ -81,7 +81,10 @@ class RolloutSettings(BaseSettings):
     latency_alpha: float = Field(0.001, description="significance of 'the candidate is slower' (per window)")
     tail_excess_min: float = Field(0.01, description="smallest excess share of candidate requests over the bound")
     shadow_psi_max: float = Field(0.1, description="score PSI on identical requests above it: train/serve skew")
-    churn_share_floor: float = Field(0.05, description="smallest allowed churn-share gap (3 SE when larger)")
+    churn_share_floor: float = Field(0.05, description="smallest allowed churn-share gap (chance's bound when larger)")
+    churn_share_alpha: float = Field(
+        0.001, description="chance of calling an unchanged churn share shifted (per window, two-sided)"
+    )
     regression_tolerance: float = Field(
         DEFAULT_TOLERANCE, description="the gate's, read from the candidate's record (this is only a fallback)"
     )

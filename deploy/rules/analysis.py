@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import fisher_exact, mannwhitneyu
+from scipy.stats import fisher_exact, mannwhitneyu, norm
 
 from src.metrics import psi, quantile_edges
 
@@ -96,13 +96,18 @@ def probability_psi(stable: list[float], candidate: list[float]) -> float:
     return psi(reference, np.asarray(candidate, dtype="float64"), quantile_edges(reference))
 
 
-def churn_share_bound(stable: VariantWindow, candidate: VariantWindow, floor: float) -> float:
-    """How far the two churn shares may differ by chance: 3 standard errors, at least `floor`."""
+def churn_share_bound(stable: VariantWindow, candidate: VariantWindow, floor: float, alpha: float) -> float:
+    """How far two churn shares may differ by chance (two-sided, at `alpha`), at least `floor`.
+
+    The alpha is the latency verdict's: a rollout judges several windows, and
+    the project's suite dozens, so a 3-SE bound (0.27 % per window) rolled back
+    a healthy candidate now and then; at 0.001 one window in a thousand is.
+    """
     if not stable.scored or not candidate.scored:
         return floor
     p = (stable.churn_predictions + candidate.churn_predictions) / (stable.scored + candidate.scored)
     se = np.sqrt(p * (1 - p) * (1 / stable.scored + 1 / candidate.scored))
-    return float(max(floor, 3 * se))
+    return float(max(floor, norm.isf(alpha / 2) * se))
 
 
 @dataclass(frozen=True)

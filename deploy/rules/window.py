@@ -67,8 +67,8 @@ WINDOW_CHECKS: tuple[WindowCheck, ...] = (
     WindowCheck(
         "churn_share",
         "canary churn-share shift <= bound",
-        "a candidate that calls a different share of its users churners (3 SE, at least the floor)",
-        ("churn_share_floor",),
+        "a candidate that calls a different share of its users churners (beyond chance at alpha, and the floor)",
+        ("churn_share_floor", "churn_share_alpha"),
         (CANARY,),
     ),
 )
@@ -145,7 +145,8 @@ def measure(
         shift = sum(stable_d[r] != candidate_d[r] for r in joined) / max(len(joined), 1)
         return Figures(stable, candidate, latency, psi, shift, cfg.churn_share_floor)
     shift = abs(candidate.churn_share - stable.churn_share) if stable.scored else 0.0
-    return Figures(stable, candidate, latency, None, shift, churn_share_bound(stable, candidate, cfg.churn_share_floor))
+    bound = churn_share_bound(stable, candidate, cfg.churn_share_floor, cfg.churn_share_alpha)
+    return Figures(stable, candidate, latency, None, shift, bound)
 
 
 # The log engine: each check id -> (passed, the problem it says); lazy, so a figure absent at a stage is never read.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from deploy.control.candidate import check_candidate, ratchet_allows, verify_mea
 from deploy.rules.analysis import LatencyVerdict, LogCursor, VariantWindow, churn_share_bound, probability_psi
 from deploy.settings import RolloutSettings
 from src import artifacts, record
+
+ALPHA = RolloutSettings().churn_share_alpha
 
 
 def test_log_cursor_reads_only_new_complete_lines(tmp_path: Path) -> None:
@@ -46,16 +49,37 @@ def test_identical_score_distributions_have_zero_psi_and_shifted_ones_do_not() -
     assert probability_psi(scores, [min(s + 0.3, 1.0) for s in scores]) > 0.25
 
 
-def test_churn_share_bound_widens_for_small_windows() -> None:
-    def window(n: int, churners: int) -> VariantWindow:
-        w = VariantWindow()
-        w.scored, w.churn_predictions = n, churners
-        return w
+def window_of(n: int, churners: int) -> VariantWindow:
+    w = VariantWindow()
+    w.scored, w.churn_predictions = n, churners
+    return w
 
-    small = churn_share_bound(window(40, 10), window(40, 10), floor=0.05)
-    large = churn_share_bound(window(4000, 1000), window(4000, 1000), floor=0.05)
+
+def test_churn_share_bound_widens_for_small_windows() -> None:
+    window = window_of
+    small = churn_share_bound(window(40, 10), window(40, 10), floor=0.05, alpha=ALPHA)
+    large = churn_share_bound(window(4000, 1000), window(4000, 1000), floor=0.05, alpha=ALPHA)
     assert small > 0.2, "with 40 requests a side, chance alone moves the share by ~0.1"
     assert large == 0.05, "with thousands of requests the floor applies"
+
+
+@pytest.mark.parametrize(("stable_n", "candidate_n"), [(760, 40), (300, 300), (1500, 1500)])
+def test_an_unchanged_churn_share_is_almost_never_called_shifted(stable_n: int, candidate_n: int) -> None:
+    """A healthy canary's users are a random share of the same customers: the gap is chance alone.
+
+    Seeded draws at the snapshot's churn share, at a 5 % step's sizes and two
+    larger ones: the bound may fire in at most 2 x alpha of them (the normal
+    approximation is a little loose at 40 requests), never at 3 SE's 0.27 %.
+    """
+    rng = np.random.default_rng(20261207)
+    draws, share = 20_000, 0.22
+    pairs = Counter(zip(rng.binomial(stable_n, share, draws), rng.binomial(candidate_n, share, draws), strict=True))
+    fired = 0
+    for (stable_c, candidate_c), times in pairs.items():  # each distinct window judged once, counted as drawn
+        gap = abs(candidate_c / candidate_n - stable_c / stable_n)
+        bound = churn_share_bound(window_of(stable_n, stable_c), window_of(candidate_n, candidate_c), 0.0, ALPHA)
+        fired += times * (gap > bound)
+    assert fired / draws <= 2 * ALPHA, f"{fired} of {draws} healthy windows rolled back ({fired / draws:.2%})"
 
 
 def _pair(folder: Path, source: Path, passed: bool | None, tamper: bool = False) -> Path:
