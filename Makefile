@@ -126,8 +126,11 @@ system-deps: ## install the system packages the tests need (nginx; prometheus wi
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
+# tests/deploy waits on real processes (traffic windows, Prometheus scrapes, nginx timeouts) more than it computes:
+# DEPLOY_WORKERS pytest workers (pytest-xdist) share its tests; DEPLOY_WORKERS=1 runs them in one process, in order.
+DEPLOY_WORKERS ?= 2
 deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout as real processes; the k8s export
-	$(PYTEST) tests/deploy
+	$(PYTEST) $(if $(filter-out 1,$(DEPLOY_WORKERS)),-n $(DEPLOY_WORKERS) --dist load) tests/deploy
 
 .PHONY: pages
 pages: venv system-deps ## tests/pages: the model card and drift page drawn by their CLIs in a real headless Chromium

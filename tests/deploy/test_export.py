@@ -23,6 +23,7 @@ from app.observability import LATENCY_BUCKETS
 from deploy.render import manifests as export
 from deploy.rules import promql
 from deploy.settings import RolloutSettings
+from src import launcher
 from src.config import ROOT
 
 SCHEMAS = ROOT / "deploy" / "k8s-schemas"
@@ -51,7 +52,8 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """`python -m deploy.export` run for real, as a user would."""
     out = tmp_path_factory.mktemp(request.param)
-    result = _run(sys.executable, "-m", "deploy.export", "--target", request.param, "--out", str(out))
+    argv = [sys.executable, "-m", "deploy.export", "--target", request.param, "--out", str(out)]
+    result = launcher.run(argv, timeout=120)
     assert result.returncode == 0, f"the export failed: {result.stderr}"
     return request.param, out
 

@@ -257,12 +257,12 @@ def _env(stack_cfg: StackSettings, candidate: Path, prod: Path, **extra: str) ->
     }
 
 
-def _start_rollout(env: dict[str, str], snapshot: Path) -> subprocess.Popen[str]:
+def _start_rollout(env: dict[str, str], snapshot: Path) -> subprocess.Popen[str] | launcher.Launched:
     cmd = [sys.executable, "-m", "deploy.rollout", "--skip-shadow", "--data", str(snapshot)]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return launcher.launch(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _ended(proc: subprocess.Popen[str], timeout: float = 90.0) -> str:
+def _ended(proc: subprocess.Popen[str] | launcher.Launched, timeout: float = 90.0) -> str:
     """The rollout's output once it exits; one that hangs is killed (never left running) and fails the test."""
     try:
         return proc.communicate(timeout=timeout)[0]
@@ -271,7 +271,7 @@ def _ended(proc: subprocess.Popen[str], timeout: float = 90.0) -> str:
         pytest.fail(f"the rollout did not end within {timeout:.0f} s:\n{proc.communicate()[0][-3000:]}")
 
 
-def _wait_for(condition, proc: subprocess.Popen[str], what: str, timeout: float = 90.0) -> None:
+def _wait_for(condition, proc: subprocess.Popen[str] | launcher.Launched, what: str, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
