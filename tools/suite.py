@@ -5,7 +5,7 @@ surfaces (up to and including `model`, the gate) run one after another with
 their output streaming, so a lint or unit failure is seen in seconds. The
 expensive surfaces after the gate mostly wait on real processes (uvicorn,
 nginx, Prometheus, rollout windows) rather than burn CPU, so they run in
-`--lanes N` lanes at once (default 2, `make test LANES=1` for one at a time),
+`--lanes N` lanes at once (`make test` gives 3, `make test LANES=1` one at a time),
 longest first by the last record. Their output is kept per surface in
 .bench/logs/ and printed whole when the surface ends, never interleaved.
 After a red surface no new one starts; those already running finish.
