@@ -79,7 +79,7 @@ serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DI
 
 SURFACES := lint unit data model service surfaces registry deploy pages labs docs
 # The surfaces after the gate (model) wait on real processes more than they compute: LANES of them run at once
-# (on 2 cores, 3 lanes keep both busy: 186 s against 206 s with 2; docs/ci.md).
+# (on 2 cores three lanes keep both cores busy; docs/ci.md has the figures).
 LANES ?= 3
 
 test: venv ## every surface, cheapest first (after the gate LANES=3 at once), stopping at the first red one; wall times to .bench/
