@@ -360,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 2 and args[0] == "--fd":
         listener = socket.socket(fileno=int(args[1]))
+        _die_with(os.getppid())  # started by `start` for a suite or a session: a starter killed -9 leaves nothing
     elif len(args) == 1 and not args[0].startswith("-"):
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:

@@ -124,3 +124,24 @@ def test_a_launched_child_reports_its_peak_memory(
         peaks[name] = proc.peak_rss_kib
     assert all(peaks.values()), f"the launcher must report each child's ru_maxrss: {peaks}"
     assert peaks["grows"] - peaks["idle"] >= 60 * 1024, f"64 MiB touched must show in the peak: {peaks}"
+
+
+def test_a_suite_killed_outright_leaves_no_launcher_and_no_child_behind(tmp_path: Path) -> None:
+    """`make test` killed with -9 cannot stop its launcher: the launcher dies with it, and its children with it."""
+    folder = _folder(tmp_path, PROBE_WAITS)
+    starter = textwrap.dedent(
+        f"""
+        import subprocess, sys, time
+        from src import launcher
+        server = launcher.start()
+        print(server.proc.pid, flush=True)
+        subprocess.run([sys.executable, "-m", "src.fork_client", server.path, "-m", "probe"], cwd={str(folder)!r})
+        """
+    )
+    suite = subprocess.Popen([PY, "-c", starter], cwd=ROOT, env=_env(), stdout=subprocess.PIPE, text=True)
+    server, child = int(suite.stdout.readline()), int(suite.stdout.readline())
+    suite.kill()
+    suite.wait(timeout=30)
+    suite.stdout.close()
+    poll_until(lambda: _zombie(server), timeout=30, what="the launcher of a suite killed with -9")
+    poll_until(lambda: _zombie(child), timeout=30, what="a child of that launcher")
