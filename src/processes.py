@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,15 +35,69 @@ POLL_INTERVAL_S = 0.05
 # A start that fails is seen at once (the process exits); a deadline only catches a hang, so it is
 # generous: a machine at load 14 starts a service in tens of seconds, not 2.
 STARTUP_TIMEOUT_S = 120.0
+# Picked ports: below the kernel's ephemeral range, each handed out once per lease to this user's processes.
+PORT_FLOOR = 15000  # above the usual development servers' well-known ports
+PORT_LEASE_S = 900.0  # longer than the longest page a docs test walks through with its ports
+PORT_TRIES = 200
+LEASES = Path(tempfile.gettempdir()) / f"churn-port-leases-{os.getuid()}"
 
 T = TypeVar("T")
 
 
 def free_port() -> int:
-    """A port nothing listens on now (the kernel's pick); the caller binds it before anyone else asks."""
+    """A port nothing listens on now, below the kernel's ephemeral range, leased to no other caller of this user.
+
+    A port is picked now and bound later (a stack's start, a docs page's later
+    line, a minute on). Meanwhile the kernel's own pick (bind to port 0) could
+    hand it to another caller, and any outgoing connection could take it as its
+    source port: both draw from the ephemeral range, and on a busy machine
+    (three surfaces at once, thousands of proxied requests) that happened. So
+    the pick is random below that range, and leased for PORT_LEASE_S in a
+    folder every process of this user shares: only unrelated programs are left
+    to collide with, and the bind check sees those that listen.
+    """
+    low, _ = _ephemeral_range()
+    LEASES.mkdir(mode=0o700, exist_ok=True)
+    pick = random.SystemRandom()  # never a seeded sequence two processes share
+    for _ in range(PORT_TRIES):
+        port = pick.randrange(PORT_FLOOR, max(low, PORT_FLOOR + 1000))
+        if _leased(port) and _bindable(port):
+            return port
+    raise RuntimeError(f"no free port in {PORT_TRIES} tries between {PORT_FLOOR} and {low}")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):  # not Linux: the IANA dynamic range
+        return 49152, 65535
+    return low, high
+
+
+def _leased(port: int) -> bool:
+    """True when this call took the port's lease: none held it, or its holder's lease ran out."""
+    lease = LEASES / str(port)
+    try:
+        os.close(os.open(lease, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return True
+    except FileExistsError:
+        try:
+            if time.time() - lease.stat().st_mtime < PORT_LEASE_S:
+                return False
+            lease.unlink()
+            os.close(os.open(lease, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except OSError:  # another caller renewed or took it first
+            return False
+        return True
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 def poll_until(
