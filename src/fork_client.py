@@ -34,7 +34,9 @@ from typing import Any
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
-def request(path: str, argv: Sequence[str], cwd: str, env: dict[str, str], fds: Sequence[int], **flags: Any):
+def request(
+    path: str, argv: Sequence[str], cwd: str, env: dict[str, str], fds: Sequence[int], **flags: Any
+) -> tuple[socket.socket, int, bytes]:
     """Ask the launcher at `path` to fork `argv` with `fds` as its stdin/stdout/stderr.
 
     Returns the open connection (the exit status arrives on it), the child's

@@ -135,8 +135,8 @@ def _client_gone(conn: socket.socket, watched: dict[socket.socket, int]) -> None
     """A `python -m src.fork_client` that hung up died (it sends nothing after its request): kill its child,
     as its own death would have stopped a plain interpreter it had exec'd into."""
     with contextlib.suppress(OSError):
-        if conn.recv(1, socket.MSG_PEEK):
-            return  # not an end: nothing a client says after its request is read, but it is no hang-up either
+        if conn.recv(4096):
+            return  # not an end: a client says nothing after its request, and anything it does say is dropped
     pid = watched.pop(conn)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)

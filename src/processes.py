@@ -273,12 +273,29 @@ def _launched_to_exit(
 ) -> tuple[int, int]:
     proc = launcher.launch(list(argv), cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
     if not isinstance(proc, launcher.Launched):  # the launcher did not answer (said in one line): a plain child,
-        _, status, usage = os.wait4(proc.pid, 0)  # whose peak may include ours (an upper bound, never an under-count)
-        return os.waitstatus_to_exitcode(status), usage.ru_maxrss
+        return _wait4(proc, timeout)  # whose peak may include ours: an upper bound, never an under-count
     try:
         code = proc.wait(timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
         raise
-    return code, proc.peak_rss_kib or 0
+    if proc.peak_rss_kib is None:  # a launcher that died reports no peak: no figure, never a passing 0
+        raise RuntimeError(f"{argv[2]}: the launcher reported no peak RSS (exit {code})")
+    return code, proc.peak_rss_kib
+
+
+def _wait4(proc: subprocess.Popen, timeout: float) -> tuple[int, int]:
+    """A plain child's exit code and ru_maxrss (os.wait4 reaps it, so Popen.wait cannot), within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+            return proc.returncode, usage.ru_maxrss
+        if time.monotonic() > deadline:
+            proc.kill()
+            _, status, _ = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        time.sleep(POLL_INTERVAL_S)

@@ -20,7 +20,7 @@ import pytest
 
 from src import launcher
 from src.config import ROOT
-from src.processes import poll_until
+from src.processes import poll_until, run_to_exit
 from tests.service.test_launcher import EXITS, _zombie
 
 PY = sys.executable
@@ -145,3 +145,21 @@ def test_a_suite_killed_outright_leaves_no_launcher_and_no_child_behind(tmp_path
     suite.stdout.close()
     poll_until(lambda: _zombie(server), timeout=30, what="the launcher of a suite killed with -9")
     poll_until(lambda: _zombie(child), timeout=30, what="a child of that launcher")
+
+
+def test_without_an_answering_launcher_run_to_exit_still_measures_and_bounds_the_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fallback is a plain child: its exit code and a real peak, and a hang still ends at the timeout."""
+    monkeypatch.setenv(launcher.ENV, str(tmp_path / "no.sock"))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    env = {"PYTHONPATH": str(_folder(tmp_path, "import sys; sys.exit(3)"))}
+    done = run_to_exit([PY, "-m", "probe"], env, logs)
+    assert done.returncode == 3, done
+    assert done.peak_rss_mb > 1, f"no peak measured for a plain child: {done.peak_rss_mb} MB"
+    (tmp_path / "probe.py").write_text(PROBE_WAITS)
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_to_exit([PY, "-m", "probe"], env, logs, timeout=2)
+    child = int((logs / "stdout.log").read_text())
+    poll_until(lambda: _zombie(child), timeout=30, what="a plain child past its timeout")
