@@ -7,7 +7,10 @@ promoted), one slow on 3 % of requests (+100 ms) and one ten times slower
 (+20 ms on every request), which must both be rolled back. Prints the count
 of each outcome. Figures only; nothing here passes or fails.
 
-    python -m benchmarks.rollout_verdicts [--runs 20] [--burners 2] [--clients 6]
+With `--analysis prometheus` the latency and success checks are the PromQL
+ones the Argo/Flagger export carries, against the stack's own Prometheus.
+
+    python -m benchmarks.rollout_verdicts [--runs 20] [--burners 2] [--clients 6] [--analysis prometheus]
 """
 
 from __future__ import annotations
@@ -52,7 +55,9 @@ def _background(url: str, bodies: list[dict], stop: threading.Event, start: int)
         offset = (offset + 20) % (len(bodies) - 20)
 
 
-def one_rollout(model: Path, app: str, env: dict[str, str], clients: int, bodies: list[dict]) -> tuple[bool, str]:
+def one_rollout(
+    model: Path, app: str, env: dict[str, str], clients: int, bodies: list[dict], analysis: str
+) -> tuple[bool, str]:
     with tempfile.TemporaryDirectory() as tmp:
         prod = Path(tmp) / "prod_metrics.json"
         shutil.copyfile(model.with_name(artifacts.METRICS_FILE), prod)
@@ -68,7 +73,8 @@ def one_rollout(model: Path, app: str, env: dict[str, str], clients: int, bodies
                     threads[-1].start()
 
         try:
-            code = run(stack_cfg, RolloutSettings(), prod, Path(tmp) / "rollout.json", out=start_load)
+            cfg = RolloutSettings(analysis=analysis)
+            code = run(stack_cfg, cfg, prod, Path(tmp) / "rollout.json", out=start_load)
             reason = (Path(tmp) / "rollout.json").read_text()
         finally:
             stop.set()
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burners", type=int, default=2)
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--case", choices=list(CASES), action="append")
+    parser.add_argument("--analysis", choices=("logs", "prometheus"), default="logs")
     args = parser.parse_args(argv)
     model = config.settings().artifact_dir / artifacts.MODEL_FILE
     if not model.is_file():
@@ -94,13 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     for burner in burners:
         burner.start()
     try:
-        print(f"rollout verdicts: {args.runs} runs per case, {args.clients} clients, {args.burners} CPU burners")
+        print(
+            f"rollout verdicts ({args.analysis}): {args.runs} runs per case, {args.clients} clients,"
+            f" {args.burners} CPU burners"
+        )
         for name in args.case or CASES:
             app, env = CASES[name]
             outcomes: Counter[str] = Counter()
             started = time.perf_counter()
             for _ in range(args.runs):
-                promoted, report = one_rollout(model, app, env, args.clients, bodies)
+                promoted, report = one_rollout(model, app, env, args.clients, bodies, args.analysis)
                 outcomes["promoted" if promoted else "rolled back"] += 1
                 if not promoted and not env:
                     print(f"    A/A rolled back: {json.loads(report)['reason']}")

@@ -100,7 +100,7 @@ class RolloutSettings(BaseSettings):
     drill_pause_s: float = Field(30.0, description="fault drill: how long the promotion pauses")
     analysis: str = Field(
         "logs",
-        description="prometheus: success and p99 judged by the cluster's PromQL too (deploy/drivers/prom_engine.py)",
+        description="prometheus: success and latency judged by the cluster's PromQL too (deploy/drivers/prom_engine)",
     )
 
     @field_validator("steps", mode="before")

@@ -28,7 +28,8 @@ CHECK_OF_QUERY = {c.promql: c.id for c in WINDOW_CHECKS if c.promql}  # the wind
 class PromVerdict:
     candidate_requests: float | None
     success_rate: float | None
-    candidate_p99_ms: float | None
+    latency_z: float | None  # the latency check's figure: <= its bound passes
+    candidate_p99_ms: float | None  # shown beside the log engine's; the check does not compare p99s
     p99_bound_ms: float | None
     verdict: str  # pass | fail | inconclusive
     reason: str = ""
@@ -74,6 +75,7 @@ def judge(url: str, cfg: RolloutSettings, window_start: float, rollout_start: fl
     figures = {
         "candidate_requests": prometheus.query(url, promql.candidate_requests(window), at),
         "success_rate": values["success-rate"],
+        "latency_z": values["latency-excess"],
         "candidate_p99_ms": prometheus.query(url, promql.candidate_p99_ms(cfg, window), at),
         "p99_bound_ms": prometheus.query(url, promql.p99_bound_ms(cfg, reference), at),
     }

@@ -29,5 +29,6 @@ def prometheus_row(r: StepResult) -> str:
     return (
         f"{'  promql':<12}{fmt(p.get('candidate_requests'), '.0f'):>16}{fmt(p.get('success_rate'), '.1%'):>9}"
         f" {fmt(p.get('candidate_p99_ms'), '.1f'):>7}{fmt(p.get('p99_bound_ms'), '.1f'):>8}"
+        f"{'z ' + fmt(p.get('latency_z'), '.1f'):>7}"
         f"  {p.get('verdict')} (logs alone: {r.log_verdict})"
     )

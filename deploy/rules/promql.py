@@ -4,14 +4,30 @@ The local controller judges windows from the services' logs; on a cluster,
 Argo Rollouts and Flagger judge them from Prometheus. Both must apply the same
 rules, so the rules live here once and every engine renders them: the export
 (`deploy/render/manifests.py`: Argo AnalysisTemplate, Flagger MetricTemplates, a plain
-rules file) and the promtool tests (`tests/unit/test_export.py`).
+rules file) and the promtool tests (`tests/deploy/test_export.py`).
 
 Each check is one query that returns one number, compared with a fixed bound:
 
     success rate     share of candidate /predict answers < 400       >= min_success_rate
                      (499, a client that hung up, counts for neither side)
-    p99 over bound   candidate p99 / max(ratio x stable p99,         <= 1
-                     stable p99 + slack)
+    latency excess   the largest z, over the latency edges, of the    <= z(alpha / edges)
+                     candidate's excess share of requests above an
+                     edge, beyond tail_excess_min
+
+The latency check is the histogram twin of the log engine's test
+(deploy/rules/analysis.py LatencyVerdict), not a p99 compared with a p99: a
+p99 of a few hundred requests is nearly their maximum, and one scheduling
+stall on a busy machine moved an identical candidate over its bound. A
+candidate within the allowance (never slower than max(p99_ratio x, x +
+p99_slack_ms) of stable) puts no larger share of its requests above an edge
+e than stable puts above e', the highest edge at or below min(e / ratio,
+e - slack). So, at each edge with such an e', the check takes the candidate's
+share above e minus stable's share above e', less tail_excess_min, in pooled
+standard errors (a one-sided two-proportion z test), and the largest over
+the edges must stay below z at latency_alpha split over the edges
+(Bonferroni). A tail (3 % of requests 100 ms slower) and a centre (+20 ms on
+every request) both show as a large excess at some edge; an identical
+candidate stays at or below 0 in expectation.
 
 The minimum-request guard sits inside each query (`and on() requests >= N`):
 a window with too little traffic returns no sample at all, never a number, so
@@ -32,13 +48,19 @@ subtraction per bucket pair. It runs as a job/webhook (deploy/release_checks.py)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from prometheus_client.utils import floatToGoString
+from scipy.stats import norm
+
+from app.observability import LATENCY_BUCKETS
 from deploy.settings import RolloutSettings
 
 PREDICT_ENDPOINTS = 'endpoint=~"/predict|/predict/batch"'  # the analysis covers what users call, not /health
 ANSWERED = 'status!="499"'  # a client that hung up (499) is no request to judge, as in the log-based analysis
 SUCCESS_STATUS = 'status=~"[123].."'  # < 400, as the log-based analysis counts success
+LATENCY = "churn_request_latency_seconds_bucket"  # 499s never enter it (app/middleware.py)
 
 
 @dataclass(frozen=True)
@@ -62,7 +84,7 @@ def _successes(sel: str, window: str) -> str:
 
 
 def _p99_ms(sel: str, window: str) -> str:
-    buckets = f"churn_request_latency_seconds_bucket{{{sel},{PREDICT_ENDPOINTS}}}"
+    buckets = f"{LATENCY}{{{sel},{PREDICT_ENDPOINTS}}}"
     return f"(1000 * histogram_quantile(0.99, sum by (le) (rate({buckets}[{window}]))))"
 
 
@@ -97,9 +119,70 @@ def p99_bound_ms(cfg: RolloutSettings, reference_window: str, sel: Selectors = L
     return f"({bound}) and {_enough(sel.stable, reference_window, cfg.min_requests)}"
 
 
-def p99_over_bound(cfg: RolloutSettings, window: str, reference_window: str, sel: Selectors = LOCAL) -> str:
-    """Candidate p99 divided by its allowed bound: <= 1 passes; no sample without enough traffic."""
-    return f"({candidate_p99_ms(cfg, window, sel)}) / ({p99_bound_ms(cfg, reference_window, sel)})"
+def _us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+def allowance_edges(cfg: RolloutSettings) -> list[tuple[float, float]]:
+    """Each latency edge e paired with e', the highest edge a candidate within the allowance stays behind.
+
+    A candidate request above e means stable's matching request lies above
+    min(e / ratio, e - slack), so above e'. Edges with no e' (e <= slack) are
+    within the allowance by definition and test nothing.
+    """
+    edges = sorted(_us(b) for b in LATENCY_BUCKETS)
+    pairs = []
+    for e in edges:
+        limit = min(e / cfg.p99_ratio, e - _us(cfg.p99_slack_ms / 1000))
+        lower = [b for b in edges if b <= limit]
+        if lower:
+            pairs.append((e / 1_000_000, max(lower) / 1_000_000))
+    return pairs
+
+
+def latency_z_max(cfg: RolloutSettings) -> float:
+    """The latency check's bound: z at latency_alpha, split over the edges it tests (Bonferroni)."""
+    return round(float(norm.isf(cfg.latency_alpha / len(allowance_edges(cfg)))), 3)
+
+
+def _edge_counts(sel: str, window: str, le: str) -> str:
+    return f"sum by (le) (increase({LATENCY}{{{sel},{PREDICT_ENDPOINTS},le{le}}}[{window}]))"
+
+
+def _is(edge: float) -> str:
+    return f'="{floatToGoString(edge)}"'
+
+
+def _count(sel: str, window: str) -> str:
+    return f'sum(increase({LATENCY}{{{sel},{PREDICT_ENDPOINTS},le="+Inf"}}[{window}]))'
+
+
+def latency_excess(cfg: RolloutSettings, window: str, reference_window: str, sel: Selectors = LOCAL) -> str:
+    """The largest z of the candidate's excess share above an edge; no sample without enough traffic.
+
+    Per edge e: candidate's share above e (this window) minus stable's share
+    above e' (the reference window: at 100 % stable serves nothing), minus
+    tail_excess_min, over the pooled standard error. Stable's counts at e'
+    are relabelled to le=e so the two line up by `le`.
+    """
+    pairs = allowance_edges(cfg)
+    tested = "|".join(re.escape(floatToGoString(e)) for e, _ in pairs)
+    n_c, n_s = _count(sel.candidate, window), _count(sel.stable, reference_window)
+    below_c = _edge_counts(sel.candidate, window, f"=~`{tested}`")
+    below_s = " or ".join(
+        f'label_replace({_edge_counts(sel.stable, reference_window, _is(lower))}, "le", "{floatToGoString(e)}", "", "")'
+        for e, lower in pairs
+    )
+    above_c, above_s = f"({n_c} - on() group_right() ({below_c}))", f"({n_s} - on() group_right() ({below_s}))"
+    excess = f"({above_c} / on() group_left() {n_c} - {above_s} / on() group_left() {n_s} - {cfg.tail_excess_min})"
+    pooled = f"(({above_c} + {above_s}) / on() group_left() ({n_c} + {n_s}))"
+    variance = f"({pooled} * (1 - {pooled}) * on() group_left() (1 / {n_c} + 1 / {n_s}))"
+    # Floored at 0, "no evidence of slowness": where neither variant has a request above an edge the z is -Inf.
+    z = f"clamp_min(max({excess} / sqrt({variance})), 0)"
+    return (
+        f"({z}) and {_enough(sel.candidate, window, cfg.min_requests)}"
+        f" and {_enough(sel.stable, reference_window, cfg.min_requests)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -122,7 +205,7 @@ def checks(cfg: RolloutSettings, window: str, reference_window: str, sel: Select
     """Every canary check, in the order the engines report them."""
     return [
         Check("success-rate", success_rate(cfg, window, sel), min=cfg.min_success_rate),
-        Check("p99-over-bound", p99_over_bound(cfg, window, reference_window, sel), max=1.0),
+        Check("latency-excess", latency_excess(cfg, window, reference_window, sel), max=latency_z_max(cfg)),
     ]
 
 

@@ -48,7 +48,7 @@ WINDOW_CHECKS: tuple[WindowCheck, ...] = (
         "a candidate slower than stable on the same load, in its tail or on every request",
         ("p99_ratio", "p99_slack_ms", "latency_alpha", "tail_excess_min"),
         (SHADOW, CANARY),
-        promql="p99-over-bound",
+        promql="latency-excess",
     ),
     WindowCheck(
         "score_psi",

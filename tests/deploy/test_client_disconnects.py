@@ -117,12 +117,11 @@ def test_a_burst_of_client_disconnects_does_not_fail_a_healthy_canary(make_stack
         f"\ndisconnects {DISCONNECTS} (499), candidate requests {candidate.requests}, stable {stable.requests}; "
         f"logs: success {logged.success_rate:.1%}, p99 {logged.candidate_p99_ms:.1f}/{logged.p99_bound_ms:.1f} ms "
         f"-> {logged.verdict} {logged.reason}; promql: requests {promql.candidate_requests}, success "
-        f"{promql.success_rate}, p99 {promql.candidate_p99_ms}/{promql.p99_bound_ms} ms -> {promql.verdict} "
+        f"{promql.success_rate}, latency z {promql.latency_z} -> {promql.verdict} "
         f"{promql.reason}; had 499s counted as failures: success {counted_as_failures:.1%}"
     )
     assert logged.verdict == "pass", f"the log engine failed a healthy canary: {logged.reason}"
     assert logged.success_rate == 1.0, f"success {logged.success_rate:.1%}: a 499 was counted"
-    # The PromQL success check is what 499s could sink; its p99 check compares two p99s of ~150 requests,
-    # which scheduling noise moves either way (docs/deployment.md), and 499s never reach its histogram (above).
+    # The PromQL success check is what 499s could sink; 499s never reach the latency check's histogram (above).
     assert promql.success_rate == 1.0, f"PromQL success {promql.success_rate}: a 499 was counted"
-    assert "success" not in promql.reason, f"the PromQL success check failed a healthy canary: {promql.reason}"
+    assert promql.verdict == "pass", f"the PromQL checks failed a healthy canary: {promql.reason}"

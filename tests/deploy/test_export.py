@@ -169,14 +169,21 @@ def test_changing_a_threshold_in_rollout_config_changes_the_manifests() -> None:
     """The export reads RolloutSettings; a copied number would not move."""
     s = export.ExportSettings()
     base = export.render("argo", RolloutSettings(), s) | export.render("flagger", RolloutSettings(), s)
-    for change in ({"min_success_rate": 0.95}, {"p99_slack_ms": 7.5}, {"min_requests": 250}, {"steps": (10, 100)}):
+    changes = (  # a setting, and the figure it puts in the export (None: it moves the structure, not a number)
+        ({"min_success_rate": 0.95}, "0.95"),
+        ({"tail_excess_min": 0.035}, "0.035"),
+        ({"latency_alpha": 0.01}, str(promql.latency_z_max(RolloutSettings(latency_alpha=0.01)))),
+        ({"p99_slack_ms": 10.0}, None),  # which edge each latency edge is compared with
+        ({"min_requests": 250}, "250"),
+        ({"steps": (10, 100)}, None),
+    )
+    for change, figure in changes:
         cfg = RolloutSettings().model_copy(update=change)
         moved = export.render("argo", cfg, s) | export.render("flagger", cfg, s)
         changed = sorted(name for name in base if base[name] != moved.get(name))
         assert changed, f"RolloutSettings {change} left every exported manifest unchanged"
-        value = str(next(iter(change.values())))
-        if "steps" not in change:
-            assert any(value in moved[name] for name in changed), f"{value} from {change} is not in the export"
+        if figure is not None:
+            assert any(figure in moved[name] for name in changed), f"{figure} from {change} is not in the export"
 
 
 # -- PromQL ------------------------------------------------------------------
@@ -228,8 +235,13 @@ def test_a_broken_promql_query_fails_the_check(exported: tuple[str, Path], tmp_p
 STEP_S = 15  # scrape interval of the synthetic series
 
 
-def _series(variant: str, rps: float, latency_ms: float, error_share: float = 0.0) -> list[dict[str, str]]:
-    """Counters and cumulative latency buckets for one variant: every request takes latency_ms."""
+SLOW_MS = 100.0  # the extra time of a canary's slow requests
+
+
+def _series(
+    variant: str, rps: float, latency_ms: float, error_share: float = 0.0, slow_share: float = 0.0
+) -> list[dict[str, str]]:
+    """Counters and cumulative latency buckets for one variant: latency_ms, slow_share of requests SLOW_MS more."""
     per_step = rps * STEP_S
     ok, errors = per_step * (1 - error_share), per_step * error_share
     labels = f'variant="{variant}",endpoint="/predict"'
@@ -237,7 +249,9 @@ def _series(variant: str, rps: float, latency_ms: float, error_share: float = 0.
     if errors:
         series.append({"series": f'churn_requests_total{{{labels},status="500"}}', "values": f"0+{errors}x40"})
     for le in (*LATENCY_BUCKETS, float("inf")):
-        count = per_step if le * 1000 >= latency_ms else 0
+        count = per_step * (
+            (1 - slow_share) * (le * 1000 >= latency_ms) + slow_share * (le * 1000 >= latency_ms + SLOW_MS)
+        )
         name = "+Inf" if le == float("inf") else repr(le)
         series.append(
             {"series": f'churn_request_latency_seconds_bucket{{{labels},le="{name}"}}', "values": f"0+{count}x40"}
@@ -246,11 +260,13 @@ def _series(variant: str, rps: float, latency_ms: float, error_share: float = 0.
 
 
 CANARIES = {
-    # name: (candidate requests/s, latency ms, error share), expected verdicts (None: no sample = no evidence)
-    "healthy": ((5, 4.0, 0.0), {"success_rate": 1, "p99_over_bound": 1}),
-    "answering 500s": ((5, 4.0, 0.5), {"success_rate": 0, "p99_over_bound": 1}),
-    "idle": ((0.5, 4.0, 0.0), {"success_rate": None, "p99_over_bound": None}),
-    "slow": ((5, 30.0, 0.0), {"success_rate": 1, "p99_over_bound": 0}),
+    # name: (candidate requests/s, latency ms, error share, slow share), expected verdicts (None: no evidence)
+    "healthy": ((5, 4.0, 0.0, 0.0), {"success_rate": 1, "latency_excess": 1}),
+    "answering 500s": ((5, 4.0, 0.5, 0.0), {"success_rate": 0, "latency_excess": 1}),
+    "idle": ((0.5, 4.0, 0.0, 0.0), {"success_rate": None, "latency_excess": None}),
+    "slow on every request": ((5, 30.0, 0.0, 0.0), {"success_rate": 1, "latency_excess": 0}),
+    "slow on 3 % of requests": ((5, 4.0, 0.0, 0.03), {"success_rate": 1, "latency_excess": 0}),
+    "within the allowance (+4 ms)": ((5, 8.0, 0.0, 0.0), {"success_rate": 1, "latency_excess": 1}),
 }
 
 
@@ -259,7 +275,7 @@ def test_promtool_rule_tests_judge_healthy_failing_idle_and_slow_canaries(tmp_pa
     cfg = RolloutSettings()
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(promql.rules(cfg, "1m", "5m"), width=1000))
     tests = []
-    for name, ((rps, latency, errors), verdicts) in CANARIES.items():
+    for name, ((rps, latency, errors, slow), verdicts) in CANARIES.items():
         exprs = [
             {
                 "expr": f"churn_canary:{check}:ok",
@@ -268,7 +284,7 @@ def test_promtool_rule_tests_judge_healthy_failing_idle_and_slow_canaries(tmp_pa
             }
             for check, v in verdicts.items()
         ]
-        series = _series("stable", 20, 4.0) + _series("candidate", rps, latency, errors)
+        series = _series("stable", 20, 4.0) + _series("candidate", rps, latency, errors, slow)
         tests.append({"name": name, "interval": f"{STEP_S}s", "input_series": series, "promql_expr_test": exprs})
     spec = {"rule_files": ["rules.yaml"], "evaluation_interval": "15s", "tests": tests}
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump(spec, width=1000))

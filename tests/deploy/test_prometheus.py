@@ -65,7 +65,10 @@ def test_the_promql_checks_judge_live_traffic_from_the_stack(make_stack: MakeSta
     values = _until(measured)
     assert values, "no sample for a check after 300 requests: the scrape or the minimum-request guard is off"
     assert values["success-rate"] == 1.0, f"healthy candidate measured at success {values['success-rate']}"
-    assert values["p99-over-bound"] <= 1.0, f"identical models, yet candidate p99 / bound = {values['p99-over-bound']}"
+    z_max = checks["latency-excess"].max
+    assert values["latency-excess"] <= z_max, (
+        f"identical models, yet the candidate's latency excess is z {values['latency-excess']:.2f} > {z_max}"
+    )
     idle = promql.checks(cfg.model_copy(update={"min_requests": 100_000}), "2m", "2m")
     assert all(_query(stack.cfg.prometheus_url, c.query) == [] for c in idle), "no evidence must return no sample"
 

@@ -37,14 +37,14 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def _table(name: str, steps: list[dict]) -> str:
-    lines = [f"{name}: stage | logs: cand. success p99/bound -> verdict | promql: cand. success p99/bound -> verdict"]
+    lines = [f"{name}: stage | logs: cand. success p99/bound -> verdict | promql: cand. success latency z -> verdict"]
     for s in steps:
         p = s["prometheus"]
         lines.append(
             f"  {s['stage']:<11} | {s['candidate_requests']} {s['success_rate']:.1%}"
             f" {s['candidate_p99_ms']:.1f}/{s['p99_bound_ms']:.1f} ms -> {s['log_verdict']}"
             f" | {_fmt(p['candidate_requests'], '.0f')} {_fmt(p['success_rate'], '.1%')}"
-            f" {_fmt(p['candidate_p99_ms'], '.1f')}/{_fmt(p['p99_bound_ms'], '.1f')} ms -> {p['verdict']} {p['reason']}"
+            f" z {_fmt(p['latency_z'], '.2f')} -> {p['verdict']} {p['reason']}"
         )
     return "\n".join(lines)
 

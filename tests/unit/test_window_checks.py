@@ -104,3 +104,23 @@ def test_an_engine_cannot_judge_a_check_the_stage_does_not_have():
 def test_the_verdict_is_typed_not_prose():
     fields = {f.name for f in dataclasses.fields(window.WindowVerdict)}
     assert fields == {"stage", "outcomes", "inconclusive"}
+
+
+@pytest.mark.parametrize("cfg", [CFG, RolloutSettings(p99_ratio=1.5, p99_slack_ms=10.0)], ids=["defaults", "looser"])
+def test_the_promql_latency_check_compares_each_edge_with_the_highest_edge_behind_the_allowance(
+    cfg: RolloutSettings,
+) -> None:
+    """A candidate within the allowance can only lose to stable's share above e' if e' sits behind the allowance."""
+    edges = sorted(promql.LATENCY_BUCKETS)
+    pairs = promql.allowance_edges(cfg)
+    assert pairs, "no edge is tested: the PromQL latency check would judge nothing"
+    for e, lower in pairs:
+        allowed = max(cfg.p99_ratio * lower, lower + cfg.p99_slack_ms / 1000)
+        assert allowed <= e + 1e-9, f"edge {e} s is compared with {lower} s, whose allowance reaches {allowed} s"
+        above = [b for b in edges if lower < b < e]
+        assert all(max(cfg.p99_ratio * b, b + cfg.p99_slack_ms / 1000) > e + 1e-9 for b in above), (
+            f"edge {e} s is compared with {lower} s, not the highest edge behind the allowance: the check loses power"
+        )
+    untested = [b for b in edges if b not in {e for e, _ in pairs}]
+    behind = [b for b in untested if any(x <= min(b / cfg.p99_ratio, b - cfg.p99_slack_ms / 1000) for x in edges)]
+    assert not behind, f"edges {behind} have an edge behind the allowance, yet are not tested: slowness there passes"
