@@ -79,7 +79,9 @@ class RolloutSettings(BaseSettings):
     p99_ratio: float = Field(1.2, description="latency bound: max(ratio x stable p99, stable p99 + slack)")
     p99_slack_ms: float = Field(5.0, description="the absolute latency allowance, in ms")
     latency_alpha: float = Field(0.001, description="significance of 'the candidate is slower' (per window)")
-    tail_excess_min: float = Field(0.01, description="smallest excess share of candidate requests over the bound")
+    tail_excess_min: float = Field(
+        0.01, gt=0, lt=1, description="smallest excess share of candidate requests over the bound"
+    )
     shadow_psi_max: float = Field(0.1, description="score PSI on identical requests above it: train/serve skew")
     churn_share_floor: float = Field(0.05, description="smallest allowed churn-share gap (chance's bound when larger)")
     churn_share_alpha: float = Field(
@@ -151,7 +153,9 @@ class ExportSettings(BaseSettings):
     gateway_namespace: str = Field("gateway", description="... and its namespace")
     hostname: str = Field("churn.example.com", description="the host users call")
     window: str = Field("1m", pattern=r"^[0-9]+[sm]$", description="one analysis window per canary step")
-    reference_window: str = Field("10m", pattern=r"^[0-9]+[sm]$", description="how far back the stable p99 is measured")
+    reference_window: str = Field(
+        "10m", pattern=r"^[0-9]+[sm]$", description="how far back stable's latency is measured"
+    )
     shadow_customers: int = Field(300, ge=50, description="identical requests per variant for the shadow PSI check")
 
 

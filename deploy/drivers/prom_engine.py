@@ -61,7 +61,7 @@ def _range(seconds: float) -> str:
 
 
 def judge(url: str, cfg: RolloutSettings, window_start: float, rollout_start: float) -> Judged:
-    """The PromQL checks over [window_start, now]; stable's p99 over the whole rollout so far.
+    """The PromQL checks over [window_start, now]; stable's latency over the whole rollout so far.
 
     Waits for a scrape that began after the window closed, so the last
     requests are in; `window_start` and `rollout_start` are wall-clock times.

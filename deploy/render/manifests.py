@@ -14,7 +14,7 @@ A step-by-step map of the local rollout onto each engine:
     gate record + ratchet        Job metrics (release_checks)  pre-rollout webhooks (release_checks serve)
     shadow: score PSI            Job metric                    pre-rollout webhook
     canary steps 5/25/50/100     setWeight + analysis step     analysis.stepWeights
-    success rate, p99 vs stable  AnalysisTemplate (PromQL)     MetricTemplates (PromQL)
+    success, latency vs stable   AnalysisTemplate (PromQL)     MetricTemplates (PromQL)
     nginx split_clients          HTTPRoute weights (plugin)    HTTPRoute Flagger generates
 """
 

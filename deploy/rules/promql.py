@@ -14,18 +14,23 @@ Each check is one query that returns one number, compared with a fixed bound:
                      candidate's excess share of requests above an
                      edge, beyond tail_excess_min
 
-The latency check is the histogram twin of the log engine's test
-(deploy/rules/analysis.py LatencyVerdict), not a p99 compared with a p99: a
+The latency check counts requests, as the log engine's test does
+(deploy/rules/analysis.py LatencyVerdict: Fisher and Mann-Whitney on the
+same window), rather than comparing a p99 with a p99: a
 p99 of a few hundred requests is nearly their maximum, and one scheduling
 stall on a busy machine moved an identical candidate over its bound. A
 candidate within the allowance (never slower than max(p99_ratio x, x +
 p99_slack_ms) of stable) puts no larger share of its requests above an edge
 e than stable puts above e', the highest edge at or below min(e / ratio,
 e - slack). So, at each edge with such an e', the check takes the candidate's
-share above e minus stable's share above e', less tail_excess_min, in pooled
-standard errors (a one-sided two-proportion z test), and the largest over
-the edges must stay below z at latency_alpha split over the edges
-(Bonferroni). A tail (3 % of requests 100 ms slower) and a centre (+20 ms on
+share above e minus stable's share above e', less tail_excess_min, in
+standard errors of "no difference" (pooled), and the largest over the edges
+must stay below z at latency_alpha split over the edges (Bonferroni). For
+any counts, a z over that bound means an excess of at least tail_excess_min
+and an excess z over the bound: both of the log engine's conditions, with a
+normal test for its Fisher one. It is no exact test of "excess <=
+tail_excess_min" (near that boundary it fails more often than alpha) and,
+like the log engine's, it takes requests as independent. A tail (3 % of requests 100 ms slower) and a centre (+20 ms on
 every request) both show as a large excess at some edge; an identical
 candidate stays at or below 0 in expectation.
 
@@ -127,8 +132,8 @@ def allowance_edges(cfg: RolloutSettings) -> list[tuple[float, float]]:
     """Each latency edge e paired with e', the highest edge a candidate within the allowance stays behind.
 
     A candidate request above e means stable's matching request lies above
-    min(e / ratio, e - slack), so above e'. Edges with no e' (e <= slack) are
-    within the allowance by definition and test nothing.
+    min(e / ratio, e - slack), so above e'. An edge with no edge at or below
+    that point (the lowest ones, within the slack) tests nothing.
     """
     edges = sorted(_us(b) for b in LATENCY_BUCKETS)
     pairs = []
@@ -142,7 +147,13 @@ def allowance_edges(cfg: RolloutSettings) -> list[tuple[float, float]]:
 
 def latency_z_max(cfg: RolloutSettings) -> float:
     """The latency check's bound: z at latency_alpha, split over the edges it tests (Bonferroni)."""
-    return round(float(norm.isf(cfg.latency_alpha / len(allowance_edges(cfg)))), 3)
+    edges = allowance_edges(cfg)
+    if not edges:
+        raise ValueError(
+            f"p99_ratio {cfg.p99_ratio} and p99_slack_ms {cfg.p99_slack_ms} leave no latency edge to test "
+            f"(app/observability.py LATENCY_BUCKETS): the PromQL latency check would judge nothing"
+        )
+    return round(float(norm.isf(cfg.latency_alpha / len(edges))), 3)
 
 
 def _edge_counts(sel: str, window: str, le: str) -> str:
@@ -161,7 +172,8 @@ def latency_excess(cfg: RolloutSettings, window: str, reference_window: str, sel
     """The largest z of the candidate's excess share above an edge; no sample without enough traffic.
 
     Per edge e: candidate's share above e (this window) minus stable's share
-    above e' (the reference window: at 100 % stable serves nothing), minus
+    above e' (the reference window: at 100 % stable serves nothing, so a load
+    spike inside the window weighs on the candidate's side alone), minus
     tail_excess_min, over the pooled standard error. Stable's counts at e'
     are relabelled to le=e so the two line up by `le`.
     """

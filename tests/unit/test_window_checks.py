@@ -124,3 +124,16 @@ def test_the_promql_latency_check_compares_each_edge_with_the_highest_edge_behin
     untested = [b for b in edges if b not in {e for e, _ in pairs}]
     behind = [b for b in untested if any(x <= min(b / cfg.p99_ratio, b - cfg.p99_slack_ms / 1000) for x in edges)]
     assert not behind, f"edges {behind} have an edge behind the allowance, yet are not tested: slowness there passes"
+
+
+def test_a_zero_tail_excess_is_refused_it_would_make_the_promql_latency_z_not_a_number() -> None:
+    """On an edge neither variant crosses, the z is (0 - tail_excess_min) / 0: -Inf, floored to 0; at 0 it is NaN."""
+    with pytest.raises(ValueError, match="tail_excess_min"):
+        RolloutSettings(tail_excess_min=0)
+
+
+def test_an_allowance_that_leaves_no_edge_to_test_is_refused_in_one_line() -> None:
+    top = max(promql.LATENCY_BUCKETS) * 1000
+    with pytest.raises(ValueError, match="no latency edge to test") as refused:
+        promql.checks(RolloutSettings(p99_slack_ms=top), "1m", "10m")
+    assert "\n" not in str(refused.value), f"not one line: {refused.value}"
