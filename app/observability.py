@@ -20,9 +20,9 @@ from pydantic_core import to_json
 disable_created_metrics()  # the *_created series double the scrape and no dashboard here reads them
 
 # 15 and 20 ms: the rollout's latency allowance, max(1.2 x stable, stable + 5 ms), lands at 10-20 ms for a
-# stable of 5-15 ms. The PromQL latency check compares the candidate's share above each edge with stable's above
-# the edge the allowance lower (deploy/rules/promql.py); with nothing between 10 and 25 ms, a candidate at 12 ms and one
-# at 24 ms read alike.
+# stable of 5-15 ms. The PromQL latency check compares the candidate's share above each edge with stable's
+# above the edge the allowance lower (deploy/rules/promql.py); with nothing between 10 and 25 ms, a candidate
+# at 12 ms and one at 24 ms read alike.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 PROBABILITY_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # 20 equal bins for PSI
 

@@ -78,14 +78,16 @@ class RolloutSettings(BaseSettings):
     min_success_rate: float = Field(0.99, description="share of candidate requests answered < 400")
     p99_ratio: float = Field(1.2, description="latency bound: max(ratio x stable p99, stable p99 + slack)")
     p99_slack_ms: float = Field(5.0, description="the absolute latency allowance, in ms")
-    latency_alpha: float = Field(0.001, description="significance of 'the candidate is slower' (per window)")
+    latency_alpha: float = Field(
+        0.001, gt=0, lt=1, description="significance of 'the candidate is slower' (per window)"
+    )
     tail_excess_min: float = Field(
         0.01, gt=0, lt=1, description="smallest excess share of candidate requests over the bound"
     )
     shadow_psi_max: float = Field(0.1, description="score PSI on identical requests above it: train/serve skew")
     churn_share_floor: float = Field(0.05, description="smallest allowed churn-share gap (chance's bound when larger)")
     churn_share_alpha: float = Field(
-        0.001, description="chance of calling an unchanged churn share shifted (per window, two-sided)"
+        0.001, gt=0, lt=1, description="chance of calling an unchanged churn share shifted (per window, two-sided)"
     )
     regression_tolerance: float = Field(
         DEFAULT_TOLERANCE, description="the gate's, read from the candidate's record (this is only a fallback)"

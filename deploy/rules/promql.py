@@ -16,9 +16,9 @@ Each check is one query that returns one number, compared with a fixed bound:
 
 The latency check counts requests, as the log engine's test does
 (deploy/rules/analysis.py LatencyVerdict: Fisher and Mann-Whitney on the
-same window), rather than comparing a p99 with a p99: a
-p99 of a few hundred requests is nearly their maximum, and one scheduling
-stall on a busy machine moved an identical candidate over its bound. A
+same window), rather than comparing a p99 with a p99: a p99 of a few
+hundred requests is nearly their maximum, and one scheduling stall on a
+busy machine moved an identical candidate over its bound. A
 candidate within the allowance (never slower than max(p99_ratio x, x +
 p99_slack_ms) of stable) puts no larger share of its requests above an edge
 e than stable puts above e', the highest edge at or below min(e / ratio,
@@ -30,9 +30,10 @@ any counts, a z over that bound means an excess of at least tail_excess_min
 and an excess z over the bound: both of the log engine's conditions, with a
 normal test for its Fisher one. It is no exact test of "excess <=
 tail_excess_min" (near that boundary it fails more often than alpha) and,
-like the log engine's, it takes requests as independent. A tail (3 % of requests 100 ms slower) and a centre (+20 ms on
-every request) both show as a large excess at some edge; an identical
-candidate stays at or below 0 in expectation.
+like the log engine's, it takes requests as independent. A tail (3 % of
+requests 100 ms slower) and a centre (+20 ms on every request) both show as
+a large excess at some edge; an identical candidate stays at or below 0 in
+expectation.
 
 The minimum-request guard sits inside each query (`and on() requests >= N`):
 a window with too little traffic returns no sample at all, never a number, so

@@ -137,3 +137,10 @@ def test_an_allowance_that_leaves_no_edge_to_test_is_refused_in_one_line() -> No
     with pytest.raises(ValueError, match="no latency edge to test") as refused:
         promql.checks(RolloutSettings(p99_slack_ms=top), "1m", "10m")
     assert "\n" not in str(refused.value), f"not one line: {refused.value}"
+
+
+@pytest.mark.parametrize("field", ["latency_alpha", "churn_share_alpha"])
+def test_an_alpha_of_zero_is_refused_it_would_pass_every_candidate(field: str) -> None:
+    """z at alpha 0 is infinite: no latency excess and no churn-share shift could ever fail a window."""
+    with pytest.raises(ValueError, match=field):
+        RolloutSettings(**{field: 0})
