@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 
-from src import exits, schema
+from src import exits, loopback, schema
 from src.config import ROOT
 from src.make_dataset import generate, write
 from src.processes import free_port, running
@@ -61,7 +61,7 @@ def _post(body: bytes) -> Callable[[str], str]:
     def send(url: str) -> str:
         headers = {"Content-Type": "application/json"}
         try:
-            response = httpx.post(f"{url}/predict/batch", content=body, headers=headers, timeout=600)
+            response = loopback.post(f"{url}/predict/batch", content=body, headers=headers, timeout=600)
         except httpx.TransportError as exc:
             return type(exc).__name__
         return str(response.status_code)
@@ -143,7 +143,7 @@ def measure(checkout: Path, model: Path, name: str, attack: Callable[[str], str]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = local_command(image_command(checkout), port)
-    with serving(checkout, argv, model, url) as proc, httpx.Client(timeout=600) as client:
+    with serving(checkout, argv, model, url) as proc, loopback.client(timeout=600) as client:
         for body in (b'{"customers":[' + json.dumps(schema.EXAMPLE_CUSTOMER).encode() + b"]}", b'{"customers":[]}'):
             client.post(f"{url}/predict/batch", content=body, headers={"Content-Type": "application/json"})
         for _ in range(20):

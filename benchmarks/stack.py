@@ -16,11 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 from deploy.drivers.stack import Stack
 from deploy.drivers.traffic import customers, replay
-from src import artifacts, config, exits
+from src import artifacts, config, exits, loopback
 from tools.stacks import local_stack
 
 REQUESTS = 200
@@ -33,7 +31,7 @@ CASES = [
 
 def _fresh_connections(url: str, bodies: list[dict], n: int) -> list[float]:
     latencies = []
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with loopback.client(base_url=url, timeout=10) as client:
         for body in bodies[:n]:
             started = time.perf_counter()
             client.post("/predict", json=body, headers={"Connection": "close"})

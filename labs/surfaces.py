@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -37,7 +36,7 @@ from labs.catalog import Lab, Surface
 from labs.contract import check_ids
 from labs.edits import RELEASE, SNAPSHOT
 from labs.repo import git, show, tree_key
-from src import launcher
+from src import launcher, loopback
 from src.processes import free_port, stop, wait_healthy
 
 # A quick check of a lab without code of its own: the feature code every snapshot and request goes through.
@@ -263,7 +262,7 @@ class Runner:
             log.seek(0)
             return False, command, f"FAILED the candidate ({app}) never became healthy ({exc}):\n{_tail(log.read())}"
         bodies = customers(self.root / SNAPSHOT)[:REPLAY]
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with loopback.client(base_url=url, timeout=10) as client:
             statuses = [client.post("/predict", json=body).status_code for body in bodies]
         errors = sum(s >= 500 for s in statuses)
         if errors:

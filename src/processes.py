@@ -26,7 +26,7 @@ from typing import IO, TypeVar
 
 import httpx
 
-from src import launcher
+from src import launcher, loopback
 from src.config import ROOT
 
 HOST = "127.0.0.1"
@@ -124,7 +124,7 @@ def poll_until(
 def answers(url: str, expect: dict | None = None) -> bool:
     """True when `url` answers 200 (and its JSON holds `expect`); a refused or half-open socket is just "not yet"."""
     try:
-        response = httpx.get(url, timeout=1.0)
+        response = loopback.get(url, timeout=1.0)
         return response.status_code == 200 and all(response.json().get(k) == v for k, v in (expect or {}).items())
     except (httpx.TransportError, ValueError):
         return False

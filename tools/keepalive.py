@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from deploy.drivers.traffic import post
+from src import loopback
 from src.processes import poll_until
 
 KINDS = ("predict", "batch")
@@ -136,7 +137,7 @@ class KeepAliveLoad:
         path = "/predict" if kind == "predict" else "/predict/batch"
         # One connection per client, kept alive: the pool never opens a second one beside it.
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        with httpx.Client(base_url=self.url, timeout=10.0, limits=limits) as client:
+        with loopback.client(base_url=self.url, timeout=10.0, limits=limits) as client:
             while not self._stop.is_set():
                 if kind == "predict":
                     body: Any = next(bodies)

@@ -22,7 +22,7 @@ import httpx
 
 from deploy.rules import stages
 from deploy.settings import ComposeSettings
-from src import artifacts, processes, record
+from src import artifacts, loopback, processes, record
 from src.config import ROOT
 
 SWITCH_TIMEOUT_S = 15.0  # a file write inside the container; far longer means nginx is not reading it
@@ -99,7 +99,7 @@ def expected_stage(stage: str, number: int) -> dict[str, object]:
 def serves(url: str, expect: dict[str, object]) -> bool:
     """Does a fresh connection to nginx at `url` report the stage `expect` describes?"""
     try:
-        response = httpx.get(f"{url}/stage", timeout=2)
+        response = loopback.get(f"{url}/stage", timeout=2)
         body = response.json() if response.status_code == 200 else {}
     except (httpx.TransportError, ValueError):
         return False

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from src import atomic
+from src import atomic, loopback
 from src.config import ROOT
 
 CONFIG = ROOT / "prometheus" / "prometheus.yml"
@@ -66,7 +66,7 @@ def wait_scraping(url: str, targets: int, proc: subprocess.Popen, timeout: float
         if proc.poll() is not None:
             raise RuntimeError(f"prometheus exited with {proc.returncode}; see prometheus.log in the stack folder")
         try:
-            active = httpx.get(f"{url}/api/v1/targets", timeout=1.0).json()["data"]["activeTargets"]
+            active = loopback.get(f"{url}/api/v1/targets", timeout=1.0).json()["data"]["activeTargets"]
             if len(active) == targets and all(t["health"] == "up" for t in active):
                 return
         except (httpx.TransportError, ValueError, KeyError):
@@ -80,7 +80,7 @@ def wait_fresh(url: str, after: float, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            active = httpx.get(f"{url}/api/v1/targets", timeout=2.0).json()["data"]["activeTargets"]
+            active = loopback.get(f"{url}/api/v1/targets", timeout=2.0).json()["data"]["activeTargets"]
             if active and all(_epoch(t["lastScrape"]) > after for t in active):
                 return
         except (httpx.TransportError, ValueError, KeyError):
@@ -96,7 +96,7 @@ def _epoch(stamp: str) -> float:
 
 def query(url: str, expr: str, at: float) -> float | None:
     """One instant query's single value, or None when it returns no sample (no evidence)."""
-    response = httpx.get(f"{url}/api/v1/query", params={"query": expr, "time": f"{at:.3f}"}, timeout=5.0)
+    response = loopback.get(f"{url}/api/v1/query", params={"query": expr, "time": f"{at:.3f}"}, timeout=5.0)
     response.raise_for_status()
     result = response.json()["data"]["result"]
     return float(result[0]["value"][1]) if result else None

@@ -22,7 +22,7 @@ import httpx
 from deploy.drivers import nginx, prometheus
 from deploy.rules import stages
 from deploy.settings import HOST, StackSettings
-from src import artifacts, atomic, launcher, processes
+from src import artifacts, atomic, launcher, loopback, processes
 from src.config import ROOT
 
 _LEFT_RUNNING: list[subprocess.Popen] = []
@@ -186,14 +186,14 @@ class Stack:
         if not self.alive(variant):
             return False
         try:
-            return httpx.get(f"{self.cfg.service_url(variant)}/health", timeout=2.0).status_code == 200
+            return loopback.get(f"{self.cfg.service_url(variant)}/health", timeout=2.0).status_code == 200
         except httpx.TransportError:
             return False
 
     def served_sha(self, variant: str) -> str | None:
         """The model sha256 a service reports, or None when it does not answer."""
         try:
-            return httpx.get(f"{self.cfg.service_url(variant)}/health", timeout=2.0).json()["model_sha256"]
+            return loopback.get(f"{self.cfg.service_url(variant)}/health", timeout=2.0).json()["model_sha256"]
         except (httpx.TransportError, ValueError, KeyError):
             return None
 
@@ -267,7 +267,7 @@ class Stack:
             detail = ""
             if name == "nginx":
                 try:
-                    detail = httpx.get(f"{self.cfg.url}/stage", timeout=2).text
+                    detail = loopback.get(f"{self.cfg.url}/stage", timeout=2).text
                 except httpx.TransportError as exc:
                     detail = f"not answering ({type(exc).__name__})"
             else:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from src import data, schema
+from src import data, loopback, schema
 
 MAX_REQUESTS = 100_000  # a replay always ends
 
@@ -57,7 +57,7 @@ def replay(
     if not url.startswith(("http://127.", "http://localhost")):
         raise ValueError(f"traffic goes to loopback only, not {url}")
     count = min(count, MAX_REQUESTS)
-    with httpx.Client(base_url=url, timeout=timeout) as client:
+    with loopback.client(base_url=url, timeout=timeout) as client:
         for body in itertools.islice(itertools.cycle(bodies), count):
             headers = {"X-Customer-ID": body[schema.ID]} if sticky else {}
             started = time.perf_counter()

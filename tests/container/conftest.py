@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from deploy.drivers import compose
-from src import artifacts
+from src import artifacts, loopback
 from src.config import ROOT
 from src.processes import poll_until
 
@@ -123,7 +123,7 @@ def wait_http(url: str, timeout: float) -> float:
 
     def ok() -> bool:
         try:
-            response = httpx.get(url, timeout=2)
+            response = loopback.get(url, timeout=2)
         except httpx.TransportError as exc:
             last[0] = repr(exc)
             return False

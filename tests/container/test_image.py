@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-import httpx
 import pytest
 
-from src import artifacts, config, data, record, schema, signing
+from src import artifacts, config, data, loopback, record, schema, signing
 from src.features import build_features
 from src.processes import free_port, poll_until
 from src.train import split
@@ -88,7 +87,7 @@ def test_predict_in_the_container_equals_the_offline_model_bit_for_bit(image: st
     offline = [float(model.predict_proba(build_features(rows.iloc[[i]])[0])[0, 1]) for i in range(len(rows))]
     with container(image) as (_, url):
         wait_http(f"{url}/health", timeout=90)
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with loopback.client(base_url=url, timeout=10) as client:
             bodies = [schema.request_body(r) for r in rows.to_dict("records")]
             served = [client.post("/predict", json=body).json()["churn_probability"] for body in bodies]
     differing = [i for i, (a, b) in enumerate(zip(served, offline, strict=True)) if a != b]

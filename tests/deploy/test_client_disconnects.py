@@ -18,14 +18,12 @@ import socket
 import time
 from typing import Any
 
-import httpx
-
 from deploy.control.controller import Rollout
 from deploy.drivers import prom_engine
 from deploy.drivers.traffic import replay
 from deploy.rules.analysis import LogCursor, VariantWindow
 from deploy.settings import RolloutSettings
-from src import schema
+from src import loopback, schema
 from tests.deploy.conftest import MakeStack
 
 DISCONNECTS = 200  # more than the candidate's own requests in the window: counted, they would sink it
@@ -92,7 +90,7 @@ def test_a_burst_of_client_disconnects_does_not_fail_a_healthy_canary(make_stack
     assert "Traceback" not in candidate_log, "a client hanging up must not log a traceback"
     assert "ClientDisconnect" not in candidate_log
 
-    metrics = httpx.get(f"{stack.cfg.service_url('candidate')}/metrics", timeout=5).text
+    metrics = loopback.get(f"{stack.cfg.service_url('candidate')}/metrics", timeout=5).text
     assert _counter(metrics, "500") == 0, "a client hanging up was counted as a server error"
     assert _counter(metrics, "499") == DISCONNECTS, "every disconnect is counted, as 499"
 

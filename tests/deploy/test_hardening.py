@@ -6,9 +6,8 @@ import resource
 import socket
 import time
 
-import httpx
-
 from deploy.drivers.traffic import replay
+from src import loopback
 from tests.deploy.conftest import MakeStack
 
 LORIS_SOCKETS = 1100  # more than nginx's old 1,024 worker connections
@@ -50,8 +49,8 @@ def test_a_stalled_header_is_cut_off_not_held(make_stack: MakeStack) -> None:
 
 def test_nginx_health_reflects_the_stable_process(make_stack: MakeStack) -> None:
     stack = make_stack(mode="stable")
-    assert httpx.get(f"{stack.cfg.url}/health", timeout=5).json()["variant"] == "stable"
+    assert loopback.get(f"{stack.cfg.url}/health", timeout=5).json()["variant"] == "stable"
     stack.procs["stable"].kill()
     stack.procs["stable"].wait()
-    response = httpx.get(f"{stack.cfg.url}/health", timeout=5)
+    response = loopback.get(f"{stack.cfg.url}/health", timeout=5)
     assert response.status_code >= 500, "nginx reported healthy with no stable process behind it"

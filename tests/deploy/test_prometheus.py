@@ -11,17 +11,15 @@ import sys
 import time
 from typing import Any
 
-import httpx
-
 from deploy.drivers.traffic import replay
 from deploy.rules import promql
 from deploy.settings import RolloutSettings
-from src import launcher
+from src import launcher, loopback
 from tests.deploy.conftest import MakeStack
 
 
 def _query(base: str, expr: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{base}/api/v1/query", params={"query": expr}, timeout=5)
+    response = loopback.get(f"{base}/api/v1/query", params={"query": expr}, timeout=5)
     assert response.status_code == 200, f"Prometheus rejected the query: {response.text[:300]}"
     return response.json()["data"]["result"]
 
@@ -42,7 +40,7 @@ def test_stack_prometheus_scrapes_both_services(make_stack: MakeStack) -> None:
     base = stack.cfg.prometheus_url
 
     def both_up() -> bool:
-        targets = httpx.get(f"{base}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+        targets = loopback.get(f"{base}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
         return len(targets) == 2 and all(t["health"] == "up" for t in targets)
 
     assert _until(both_up), "Prometheus does not see both services up: check the rendered STACK_DIR/prometheus.yml"

@@ -23,7 +23,7 @@ from deploy.drivers.stack import Stack
 from deploy.render import page as rollout_page
 from deploy.rollout import main
 from deploy.settings import RolloutSettings, StackSettings
-from src import artifacts, exits, launcher, record
+from src import artifacts, exits, launcher, loopback, record
 from src.config import ROOT
 from src.make_dataset import generate, write
 from src.processes import free_port
@@ -112,7 +112,7 @@ def _rollout(stack_cfg: StackSettings, prod: Path, snapshot: Path, cfg: RolloutS
 
 
 def _nginx_mode(cfg: StackSettings) -> str:
-    return httpx.get(f"{cfg.url}/stage").json()["mode"]
+    return loopback.get(f"{cfg.url}/stage").json()["mode"]
 
 
 def test_a_healthy_candidate_goes_through_every_step_and_is_promoted(
@@ -128,7 +128,7 @@ def test_a_healthy_candidate_goes_through_every_step_and_is_promoted(
     previous = prod.with_name("prod_metrics.previous.json")
     assert previous.read_bytes() == (stable_dir / artifacts.METRICS_FILE).read_bytes(), "old baseline kept"
     assert _nginx_mode(cfg) == "stable"
-    served = httpx.get(f"{cfg.service_url('stable')}/health").json()
+    served = loopback.get(f"{cfg.service_url('stable')}/health").json()
     assert served["model_sha256"] == candidate_metrics.model_sha256, "after promotion stable serves the candidate"
 
 
@@ -311,7 +311,7 @@ def _stack_down(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def _consistent(stack_cfg: StackSettings, prod: Path) -> str:
     """nginx on a live stable process, and prod_metrics.json describing the model it serves."""
     assert _nginx_mode(stack_cfg) == "stable", "users are not on the stable stage"
-    served = httpx.get(f"{stack_cfg.service_url('stable')}/health", timeout=2).json()["model_sha256"]
+    served = loopback.get(f"{stack_cfg.service_url('stable')}/health", timeout=2).json()["model_sha256"]
     assert record.read(prod).model_sha256 == served, "prod_metrics.json does not describe the model stable serves"
     return served
 
@@ -334,7 +334,7 @@ def test_sigterm_mid_rollout_leaves_traffic_on_stable_and_the_stack_stoppable(
     assert down.returncode == 0, down.stderr
     assert "stack down" in down.stdout
     with pytest.raises(httpx.TransportError):
-        httpx.get(f"{stack_cfg.url}/stage", timeout=1)
+        loopback.get(f"{stack_cfg.url}/stage", timeout=1)
 
 
 def test_sigterm_during_promotion_waits_for_a_consistent_end(
@@ -436,4 +436,4 @@ def test_a_dead_nginx_master_is_detected_replaced_and_fully_stopped(
     down = _stack_down(env)
     assert down.returncode == 0, down.stderr
     with pytest.raises(httpx.TransportError):
-        httpx.get(f"{stack_cfg.url}/stage", timeout=1)
+        loopback.get(f"{stack_cfg.url}/stage", timeout=1)

@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from deploy.drivers.stack import Stack
 from deploy.settings import StackSettings
-from src import artifacts
+from src import artifacts, loopback
 from src.processes import free_port
 from tools.keepalive import SWITCHES, KeepAliveLoad, Tally, label, through_switches
 
@@ -92,7 +91,7 @@ def test_every_switch_takes_effect_on_connections_already_open(switched: tuple[S
                 f"after the switch to {mode} returned, the candidate still answered {candidate} of {n} requests: "
                 "do connections already open keep the old stage?"
             )
-    with httpx.Client(base_url=stack.cfg.url) as client:
+    with loopback.client(base_url=stack.cfg.url) as client:
         assert client.get("/stage").json() == {"mode": "stable"}
         stack.set_stage("canary", 100)
         answer = client.post("/predict", json=bodies[0])

@@ -13,8 +13,7 @@ import json
 import subprocess
 from pathlib import Path
 
-import httpx
-
+from src import loopback
 from tests.docs.test_runnable_blocks import Shell, fresh_copy
 from tools.fork_walkthrough import NEW_INPUT, STEPS, TOUCHED
 
@@ -52,10 +51,10 @@ def test_the_fork_walkthrough_works_as_written_and_touches_what_the_page_says(tm
         assert NEW_INPUT in body, f"the contract's example customer lacks {NEW_INPUT}: {body}"
         shell.run("make serve")
         url = f"http://127.0.0.1:{shell.ports['PORT']}/predict"
-        served = httpx.post(url, json=body, timeout=10)
+        served = loopback.post(url, json=body, timeout=10)
         assert served.status_code == 200, served.text
         assert 0.0 <= served.json()["churn_probability"] <= 1.0
-        without = httpx.post(url, json={k: v for k, v in body.items() if k != NEW_INPUT}, timeout=10)
+        without = loopback.post(url, json={k: v for k, v in body.items() if k != NEW_INPUT}, timeout=10)
         assert without.status_code == 422, f"a body without the new required field was scored: {without.text}"
         assert any(e["loc"][-1] == NEW_INPUT and "required" in e["msg"] for e in without.json()["detail"]), without.text
     finally:

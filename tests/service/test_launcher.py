@@ -17,10 +17,9 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from src import artifacts, launcher, schema
+from src import artifacts, launcher, loopback, schema
 from src.config import ROOT
 from src.processes import free_port, poll_until, stop_group, wait_healthy
 
@@ -245,7 +244,7 @@ def test_uvicorn_started_by_the_launcher_serves_the_same_predictions_as_a_fresh_
             try:
                 assert isinstance(proc, launcher.Launched) == (socket_path == server.path)
                 wait_healthy(f"http://127.0.0.1:{port}/health", proc)
-                response = httpx.post(f"http://127.0.0.1:{port}/predict", json=schema.EXAMPLE_CUSTOMER)
+                response = loopback.post(f"http://127.0.0.1:{port}/predict", json=schema.EXAMPLE_CUSTOMER)
                 assert response.status_code == 200, response.text
                 probabilities.append(response.json()["churn_probability"])
             finally:

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from src import artifacts, launcher, record, schema
+from src import artifacts, launcher, loopback, record, schema
 from src.config import ROOT
 from src.processes import free_port, running
 from tests.unit.test_artifacts_and_data import _booby_trapped
@@ -46,10 +46,10 @@ def server(server_process: tuple[str, subprocess.Popen]) -> str:
 
 
 def test_the_image_command_serves_the_gated_model(server: str, small_artifact: Path) -> None:
-    health = httpx.get(f"{server}/health").json()
+    health = loopback.get(f"{server}/health").json()
     assert health["variant"] == "candidate", "MODEL_VARIANT from the environment must reach the service"
     assert health["model_sha256"] == record.read(small_artifact / artifacts.METRICS_FILE).model_sha256
-    response = httpx.post(f"{server}/predict", json=schema.EXAMPLE_CUSTOMER)
+    response = loopback.post(f"{server}/predict", json=schema.EXAMPLE_CUSTOMER)
     assert response.status_code == 200, response.text
     assert 0.0 < response.json()["churn_probability"] < 1.0
 
@@ -170,7 +170,7 @@ def test_a_1mib_batch_of_empty_rows_gets_413_without_stalling_health(server: str
 
     def send() -> None:
         try:
-            outcome["response"] = httpx.post(
+            outcome["response"] = loopback.post(
                 f"{server}/predict/batch", content=body, headers={"Content-Type": "application/json"}, timeout=30
             )
         except httpx.TransportError as exc:
@@ -179,7 +179,7 @@ def test_a_1mib_batch_of_empty_rows_gets_413_without_stalling_health(server: str
     sender = threading.Thread(target=send)
     sender.start()
     slowest = 0.0
-    with httpx.Client(timeout=30) as client:
+    with loopback.client(timeout=30) as client:
         while sender.is_alive():
             started = time.monotonic()
             assert client.get(f"{server}/health").status_code == 200
@@ -222,11 +222,11 @@ def test_an_endless_request_header_is_cut_off_and_memory_stays_bounded(
     assert all(closed), f"the server still read an unfinished header after {max(sent) >> 20} MiB on a connection"
     assert max(sent) <= 4 * 1024 * 1024, f"a header was cut off only after {max(sent) >> 20} MiB"
     assert grown < 50, f"the server grew by {grown:.0f} MB reading unfinished headers"
-    assert httpx.get(f"{url}/health").status_code == 200, "the server must keep serving other clients"
+    assert loopback.get(f"{url}/health").status_code == 200, "the server must keep serving other clients"
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: " + b"a" * 100_000 + b"\r\n\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 431"), "a head over the limit should get 431, not silence"
-    legit = httpx.get(f"{url}/health", headers={"X-Filler": "a" * 30_000})
+    legit = loopback.get(f"{url}/health", headers={"X-Filler": "a" * 30_000})
     assert legit.status_code == 200, "a 30 KB head is within the limit (nginx allows 32 KB)"
 
 
@@ -236,7 +236,7 @@ FUZZ_EXAMPLES = 100  # per operation; a fixed seed keeps CI reproducible
 def test_large_bodies_on_one_keepalive_connection_never_count_as_a_head(server: str) -> None:
     """A body's bytes belong to its request: counted toward the next head, every third 130 KB batch got a 431."""
     batch = {"customers": [{**schema.EXAMPLE_CUSTOMER, "customer_id": f"c{i:05d}"} for i in range(1000)]}
-    with httpx.Client(base_url=server, timeout=30) as client:
+    with loopback.client(base_url=server, timeout=30) as client:
         statuses = [client.post("/predict/batch", json=batch).status_code for _ in range(6)]
     assert statuses == [200] * 6, f"large batches on one connection were refused: {statuses}"
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import httpx
 import pytest
 
-from src import artifacts, record, schema, signing
+from src import artifacts, loopback, record, schema, signing
 from src.processes import free_port, run_module, running
 from tests.service.test_service_process import _failure_line, _startup
 from tools.image import image_command, local_command
@@ -27,8 +26,8 @@ def test_a_locally_signed_pair_serves_with_the_trusted_key_set(small_artifact: P
     with running(
         local_command(image_command(), port), f"http://127.0.0.1:{port}/health", env, tmp_path / "uvicorn.log"
     ):
-        health = httpx.get(f"http://127.0.0.1:{port}/health").json()
-        response = httpx.post(f"http://127.0.0.1:{port}/predict", json=schema.EXAMPLE_CUSTOMER)
+        health = loopback.get(f"http://127.0.0.1:{port}/health").json()
+        response = loopback.post(f"http://127.0.0.1:{port}/predict", json=schema.EXAMPLE_CUSTOMER)
     assert health["model_sha256"] == record.read(model.parent / artifacts.METRICS_FILE).model_sha256
     assert response.status_code == 200, response.text
 

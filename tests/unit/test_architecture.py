@@ -158,3 +158,27 @@ def test_nothing_in_deploy_imports_a_command():
     assert commands, "no command modules found under deploy/: the layer test would be vacuous"
     wrong = sorted(f"{n} -> {t}" for n, ts in GRAPH.items() if not n.startswith("tests") for t in ts & commands)
     assert not wrong, f"a command (python -m deploy.<cmd>) is imported as a library: {wrong}"
+
+
+# httpx makes a TLS context, loading certifi's CA bundle (~27 ms of CPU), for every Client and every httpx.get;
+# src/loopback.py makes one per process. A direct call here is that cost again on every poll.
+PER_CALL_CLIENTS = {"get", "post", "put", "delete", "request", "stream", "Client", "AsyncClient"}
+
+
+def _per_call_clients(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        func = node.func if isinstance(node, ast.Call) else None
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "httpx"):
+            continue
+        if func.attr in PER_CALL_CLIENTS and not (func.attr == "AsyncClient" and _has_transport(node)):
+            yield f"{path.relative_to(ROOT)}:{node.lineno} httpx.{func.attr}"
+
+
+def _has_transport(call: ast.Call) -> bool:
+    """An AsyncClient over an in-process transport (ASGITransport) makes no TLS context."""
+    return any(keyword.arg == "transport" for keyword in call.keywords)
+
+
+def test_every_http_client_shares_the_process_tls_context():
+    found = [hit for name, path in MODULES.items() if name != "src.loopback" for hit in _per_call_clients(path)]
+    assert not found, f"use src.loopback (one TLS context per process, not a CA bundle per call): {found}"
