@@ -177,6 +177,24 @@ def socket_path() -> str | None:
     return None if value in (None, "", OFF) else value
 
 
+def write_python_shim(path: Path, fresh: bool = False) -> Path:
+    """An executable `python` at `path`: this interpreter, whose `-m` lines fork from the session's launcher.
+
+    A workflow step or a docs line types `python -m ...` itself, so neither
+    `launch` nor the Makefile's $(PY) is in its way; on PATH (or as the
+    workflow's .venv/bin/python) this file gives that line what make's lines
+    get: src/fork_client.py, run by its path so it works from any cwd, with
+    the launcher named now, or the plain interpreter when there is none (or
+    `fresh`: a sitecustomize on PYTHONPATH runs only when an interpreter starts).
+    """
+    target = None if fresh else socket_path()
+    client = f' "{Path(fork_client.__file__).resolve()}" "{target}"' if target else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}"{client} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
 def module_of(argv: Sequence[str]) -> str | None:
     """The module of `[sys.executable, "-m", module, ...]` with this very interpreter; None for anything else."""
     if len(argv) >= 3 and argv[0] == sys.executable and argv[1] == "-m" and argv[2] and not argv[2].startswith("-"):

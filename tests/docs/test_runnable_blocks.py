@@ -9,7 +9,9 @@ GitHub does not render:
 The blocks of one page run in order, line by line, in one fresh copy of the
 tree (tracked and unignored files only: no artifacts, no .stack, a git
 repository with one commit, as a clone is), with the project's venv on PATH
-as the pages tell users to activate it. A line still running once it prints
+as the pages tell users to activate it (its `python` ahead of it the same
+interpreter, forking `python -m` lines from the suite's launcher as make's
+own lines are, src/launcher.py). A line still running once it prints
 "Uvicorn running on" is a server: it keeps serving while the page's later
 blocks run, then gets Ctrl-C (SIGINT) and must stop. Free ports replace the
 documented defaults (8000, 8080, 8001, 8002, 9090), in the environment and in
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from src import launcher
 from src.config import ROOT
 from src.processes import free_port, stop_group
 from tools.copies import copy_tree, git_identity, one_commit
@@ -80,12 +83,14 @@ class Shell:
         self.cwd = cwd
         self.ports = {name: free_port() for name in PORTS}
         venv = ROOT / ".venv"
+        # A line that types `python -m` itself forks it from the suite's launcher, as make's lines do (src/launcher.py)
+        shim = launcher.write_python_shim(cwd.parent / f"{cwd.name}-bin" / "python").parent
         self.env = {
             **git_identity("docs"),
             **{name: str(port) for name, port in self.ports.items()},
             "VENV": str(venv),
             "VIRTUAL_ENV": str(venv),
-            "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
+            "PATH": f"{shim}:{venv / 'bin'}:{os.environ['PATH']}",
         }
         for name in ("CHURN_DATA", "ARTIFACT_DIR", "PROD_METRICS", "STACK_DIR", "MODEL_PATH"):
             self.env.pop(name, None)  # the page's defaults, not the test run's

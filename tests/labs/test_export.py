@@ -17,6 +17,7 @@ import yaml
 
 from labs.handout import WORKFLOW
 from labs.repo import TEACHER_ONLY
+from src import launcher
 from tests.labs.conftest import check, clone, commit_all, git, labs
 
 LAB = "imputation-removed"
@@ -47,11 +48,10 @@ def test_an_exported_lab_is_one_commit_and_its_workflow_fetches_the_start_commit
         [str(Path(sys.executable).parent / "actionlint"), WORKFLOW], cwd=dest, capture_output=True, text=True
     )
     assert actionlint.returncode == 0, f"actionlint on the exported workflow:\n{actionlint.stdout}"
-    rules = subprocess.run(
+    rules = launcher.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_workflow_contract.py"],
         cwd=dest,
-        capture_output=True,
-        text=True,
+        timeout=300,
     )
     assert rules.returncode == 0, (
         f"the starter's own workflow tests (its code surface) reject the workflow:\n{rules.stdout[-2000:]}"

@@ -2,7 +2,8 @@
 
 GitHub cannot be reached from a test, but everything after the download can:
 the `judge` step of .github/workflows/drift.yml is taken from the YAML as it
-is and run with bash, with `.venv/bin/python` being this interpreter, on a
+is and run with bash, with `.venv/bin/python` being this interpreter (its
+`-m` lines forked from the suite's launcher, src/launcher.py), on a
 folder holding stable.log and candidate.log as a shadow stack writes them.
 What it writes to $GITHUB_OUTPUT is what decides whether training is
 dispatched, so that is what these tests read.
@@ -12,13 +13,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 import pytest
 
+from src import launcher
 from src.config import ROOT
 from tests.unit.test_workflow_contract import DRIFT, load
 from tools.service_log import prediction_line, write_log
@@ -38,12 +39,9 @@ class StepResult(NamedTuple):
     log: str  # stdout + stderr, as the run's log shows them
 
 
-def run_step(workdir: Path, script: str, env: dict[str, str]) -> StepResult:
-    """Run one step's script like the runner does (bash -eo pipefail)."""
-    venv_python = workdir / ".venv" / "bin" / "python"
-    venv_python.parent.mkdir(parents=True, exist_ok=True)
-    venv_python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    venv_python.chmod(0o755)
+def run_step(workdir: Path, script: str, env: dict[str, str], fresh: bool = False) -> StepResult:
+    """Run one step's script like the runner does (bash -eo pipefail); `fresh`: its python a new interpreter."""
+    launcher.write_python_shim(workdir / ".venv" / "bin" / "python", fresh=fresh)
     output, summary = workdir / "github_output", workdir / "step_summary"
     full_env = {
         **os.environ,
@@ -78,10 +76,12 @@ def artifact(folder: Path, customers: pd.DataFrame) -> Path:
     return folder
 
 
-def judge(tmp_path: Path, customers: pd.DataFrame, env: dict[str, str] | None = None) -> StepResult:
+def judge(
+    tmp_path: Path, customers: pd.DataFrame, env: dict[str, str] | None = None, fresh: bool = False
+) -> StepResult:
     artifact(tmp_path / "prediction-log", customers)
     judge_step = step("judge")
-    return run_step(tmp_path, judge_step["run"], {**judge_step.get("env", {}), **(env or {})})
+    return run_step(tmp_path, judge_step["run"], {**judge_step.get("env", {}), **(env or {})}, fresh)
 
 
 def test_a_drifted_artifact_sets_retrain_with_the_reason(tmp_path: Path, snapshot: pd.DataFrame) -> None:
@@ -124,7 +124,7 @@ def test_a_crash_exits_1_like_retrain_but_fails_the_run_and_dispatches_nothing(
     risen = customers.assign(
         monthly_charges=customers["monthly_charges"] * 1.5, total_charges=customers["total_charges"] * 1.5
     )
-    result = judge(tmp_path, risen, {"PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"})
+    result = judge(tmp_path, risen, {"PYTHONPATH": f"{blocker}{os.pathsep}{ROOT}"}, fresh=True)
     assert "import of matplotlib halted" in result.log, f"the crash this test stages did not happen:\n{result.log}"
     assert result.code == 1, f"a crash must fail the step, got {result.code}:\n{result.log}"
     assert "status" not in result.outputs, f"a crash was read as a verdict: {result.outputs}"

@@ -163,3 +163,23 @@ def test_without_an_answering_launcher_run_to_exit_still_measures_and_bounds_the
         run_to_exit([PY, "-m", "probe"], env, logs, timeout=2)
     child = int((logs / "stdout.log").read_text())
     poll_until(lambda: _zombie(child), timeout=30, what="a plain child past its timeout")
+
+
+def test_the_python_shim_forks_its_m_lines_from_the_named_launcher_and_is_plain_otherwise(
+    tmp_path: Path, server: launcher.Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workflow step or a docs line types `python -m` itself: the shim on its PATH makes that line fork."""
+    folder = _folder(tmp_path, "import os; print(os.getpid(), os.getppid())")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the shim must work from any folder
+    monkeypatch.setenv(launcher.ENV, server.path)
+    forked = launcher.write_python_shim(tmp_path / "forked" / "python")
+    plain = launcher.write_python_shim(tmp_path / "plain" / "python", fresh=True)
+    for shim, parent in ((forked, server.proc.pid), (plain, None)):
+        proc = subprocess.Popen([shim, "-m", "probe"], cwd=folder, env=env, stdout=subprocess.PIPE, text=True)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"{shim}: exited {proc.returncode}"
+        pid, ppid = map(int, out.split())
+        if parent is None:
+            assert pid == proc.pid, f"the fresh shim must exec the interpreter itself, not fork: {out}"
+        else:
+            assert ppid == parent, f"the shim's `-m` line was not forked by the launcher {parent}: ppid {ppid}"
