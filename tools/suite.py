@@ -8,6 +8,10 @@ nginx, Prometheus, rollout windows) rather than burn CPU, so they run in
 `--lanes N` lanes at once (`make test` gives 3, `make test LANES=1` one at a time),
 longest first by the last record. Their output is kept per surface in
 .bench/logs/ and printed whole when the surface ends, never interleaved.
+While the cheap surfaces after lint run (one process, one core: the unit
+tests take ~25 s) a lane beside them already runs surfaces from after the
+gate, shortest first, their output printed once the gate is through (not
+with LANES=1).
 After a red surface no new one starts; those already running finish.
 
 The wall times go to .bench/suite.json with the commit and the machine's load,
@@ -80,6 +84,12 @@ def longest_first(surfaces: Sequence[str], previous: dict[str, float]) -> list[s
     return known + [s for s in surfaces if s not in previous]
 
 
+def shortest_first(surfaces: Sequence[str], previous: dict[str, float]) -> list[str]:
+    """Beside the gate the quickest go first: a red gate then waits little for the one already running."""
+    known = sorted((s for s in surfaces if s in previous), key=lambda s: previous[s])
+    return known + [s for s in surfaces if s not in previous]
+
+
 def _previous_times() -> dict[str, float]:
     try:
         return dict(json.loads(RECORD.read_text())["surfaces"])
@@ -102,29 +112,83 @@ class Failed(Exception):
         self.surface, self.code = surface, code
 
 
-def run_serial(surfaces: Sequence[str], times: dict[str, float], command: Callable[[str], list[str]]) -> None:
-    for surface in surfaces:
-        began = time.perf_counter()
-        code = subprocess.run(command(surface), cwd=ROOT).returncode
-        times[surface] = round(time.perf_counter() - began, 1)
-        if code != 0:
-            raise Failed(surface, code)
+def run_head(
+    serial: Sequence[str],
+    beside: Sequence[str],
+    times: dict[str, float],
+    command: Callable[[str], list[str]] = make_command,
+    logs: Path = LOGS,
+) -> tuple[list[str], list[_Running]]:
+    """The surfaces up to the gate in order, streaming; meanwhile `beside`, one at a time, in a lane next to them.
+
+    The lane opens once the first head surface (lint, a second) is green, so a
+    lint failure never costs a training run. Returns the surfaces of `beside`
+    not yet started and the one still running.
+    A red surface, in the head or beside it, stops anything new from starting;
+    the one running beside the head finishes (said in one line), then the red
+    head surface, else the red one beside it, is raised.
+    """
+    waiting, running, done = list(beside), None, []
+    red: Failed | None = None
+    proc: subprocess.Popen | None = None
+    try:
+        for index, surface in enumerate(serial):
+            began, proc = time.perf_counter(), subprocess.Popen(command(surface), cwd=ROOT)
+            code = None
+            while code is None:
+                if index > 0 and running is None and waiting and not any(r.proc.returncode for r in done):
+                    running = _start(waiting.pop(0), command, logs, "beside the gate")
+                code = _wait(proc, 0.2)
+                if running is not None and running.proc.poll() is not None:
+                    done.append(_end(running, times))
+                    running = None
+            times[surface] = round(time.perf_counter() - began, 1)
+            if code != 0:
+                red = Failed(surface, code)
+                break
+        if red is not None and running is not None:
+            print(f"make test: `make {red.surface}` is red; `make {running.surface}` (beside it) is finishing")
+            running.proc.wait()
+            done.append(_end(running, times))
+            running = None
+    except KeyboardInterrupt:  # Ctrl-C reached the head and the one beside it too: let them end
+        for child in [p for p in (proc, running and running.proc) if p is not None]:
+            child.wait()
+        if running is not None:
+            running.out.close()
+        raise
+    for run in done:
+        _report(run, times)
+    beside_red = next((Failed(r.surface, r.proc.returncode) for r in done if r.proc.returncode), None)
+    if red is not None or beside_red is not None:
+        raise red or beside_red
+    return waiting, [running] if running is not None else []
 
 
-def _start(surface: str, command: Callable[[str], list[str]], logs: Path) -> _Running:
+def _wait(proc: subprocess.Popen, seconds: float) -> int | None:
+    try:
+        return proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _start(surface: str, command: Callable[[str], list[str]], logs: Path, where: str = "") -> _Running:
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{surface}.log"
     out = open(log, "wb")  # noqa: SIM115 - closed when the surface ends
     proc = subprocess.Popen(command(surface), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    print(
-        f"make test: `make {surface}` started (output in {log.relative_to(ROOT) if log.is_relative_to(ROOT) else log})"
-    )
+    shown = log.relative_to(ROOT) if log.is_relative_to(ROOT) else log
+    print(f"make test: `make {surface}` started{f' {where}' if where else ''} (output in {shown})", flush=True)
     return _Running(surface, proc, log, out)
 
 
-def _finish(run: _Running, times: dict[str, float]) -> int:
+def _end(run: _Running, times: dict[str, float]) -> _Running:
     run.out.close()
     times[run.surface] = round(time.perf_counter() - run.began, 1)
+    return run
+
+
+def _report(run: _Running, times: dict[str, float]) -> int:
     code = run.proc.returncode
     verdict = "green" if code == 0 else f"RED (exit {code})"
     print(f"\n===== make {run.surface}: {verdict} in {times[run.surface]:.0f} s =====", flush=True)
@@ -133,15 +197,20 @@ def _finish(run: _Running, times: dict[str, float]) -> int:
     return code
 
 
+def _finish(run: _Running, times: dict[str, float]) -> int:
+    return _report(_end(run, times), times)
+
+
 def run_lanes(
     surfaces: Sequence[str],
     lanes: int,
     times: dict[str, float],
     command: Callable[[str], list[str]] = make_command,
     logs: Path = LOGS,
+    running: Sequence[_Running] = (),
 ) -> None:
-    """Up to `lanes` surfaces at once; after the first red one none starts, and the running ones finish."""
-    waiting, running, failed = list(surfaces), [], None
+    """Up to `lanes` surfaces at once (`running`: already started); after a red one none starts, the rest finish."""
+    waiting, running, failed = list(surfaces), list(running), None
     try:
         while waiting or running:
             while waiting and failed is None and len(running) < lanes:
@@ -187,8 +256,10 @@ def main(argv: Sequence[str], command: Callable[[str], list[str]] = make_command
     started = time.perf_counter()
     try:
         with launcher.session():  # one import of the stack for every surface, their pytest and docs lines
-            run_serial(serial, record["surfaces"], command)
-            run_lanes(longest_first(parallel, previous), args.lanes, record["surfaces"], command)
+            beside = shortest_first(parallel, previous) if args.lanes > 1 else []
+            left, running = run_head(serial, beside, record["surfaces"], command)
+            rest = longest_first(left if beside else parallel, previous)
+            run_lanes(rest, args.lanes, record["surfaces"], command, running=running)
     except KeyboardInterrupt:  # the last complete record stays as it was
         print("make test: interrupted; no timings recorded", file=sys.stderr)
         return exits.INTERRUPTED

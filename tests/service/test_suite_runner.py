@@ -54,6 +54,51 @@ def test_a_red_surface_in_a_lane_lets_the_running_one_finish(tmp_path: Path) -> 
     assert "later" not in times, "no surface starts after a red one"
 
 
+def test_a_surface_after_the_gate_runs_beside_it_and_is_printed_once_the_gate_is_through(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    behaviour = {"lint": "ok", "gate": "slow", "quick": "ok", "next": "ok"}
+    times: dict[str, float] = {}
+    left, running = suite.run_head(["lint", "gate"], ["quick", "next"], times, _commands(behaviour), tmp_path)
+    suite.run_lanes(left, 2, times, _commands(behaviour), tmp_path, running=running)
+    out = capfd.readouterr().out
+    assert set(times) == set(behaviour), f"a surface never ran: {times}"
+    assert "started beside the gate" in out, "the idle core must get a surface while the gate runs"
+    assert out.index("ran gate") < out.index("ran quick"), "a surface beside the gate is printed after the gate"
+
+
+def test_a_red_gate_starts_nothing_more_and_lets_the_one_beside_it_finish(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    behaviour = {"lint": "ok", "gate": "red", "beside": "slow", "later": "ok"}
+    times: dict[str, float] = {}
+    with pytest.raises(suite.Failed) as red:
+        suite.run_head(["lint", "gate"], ["beside", "later"], times, _commands(behaviour), tmp_path)
+    assert red.value.surface == "gate", "the red gate is what the suite reports, not the surface beside it"
+    assert "beside" in times, "the surface already running beside the gate finishes and is timed"
+    assert "later" not in times, "nothing starts after a red gate"
+    assert "is finishing" in capfd.readouterr().out, "the wait for the surface beside a red gate is said"
+
+
+def test_a_red_surface_beside_the_gate_stops_the_suite_after_the_gate(tmp_path: Path) -> None:
+    behaviour = {"lint": "ok", "gate": "slow", "beside": "red", "later": "ok"}
+    times: dict[str, float] = {}
+    with pytest.raises(suite.Failed) as red:
+        suite.run_head(["lint", "gate"], ["beside", "later"], times, _commands(behaviour), tmp_path)
+    assert (red.value.surface, red.value.code) == ("beside", 3), "the red surface beside the gate is named"
+    assert "gate" in times, "the gate itself still runs to its end"
+    assert "later" not in times, "nothing starts beside the gate after a red surface"
+
+
+def test_a_red_lint_costs_nothing_beside_it(tmp_path: Path) -> None:
+    behaviour = {"lint": "red", "gate": "ok", "beside": "ok"}
+    times: dict[str, float] = {}
+    with pytest.raises(suite.Failed) as red:
+        suite.run_head(["lint", "gate"], ["beside"], times, _commands(behaviour), tmp_path)
+    assert red.value.surface == "lint"
+    assert list(times) == ["lint"], f"a lint failure must not cost a run of anything else: {times}"
+
+
 def test_a_call_without_surfaces_is_refused_in_one_line_before_anything_runs(capsys) -> None:
     assert suite.main([]) == exits.REFUSED, "no surfaces is bad input (exit 2), not a red suite"
     err = capsys.readouterr().err
