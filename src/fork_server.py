@@ -20,6 +20,7 @@ preimported libraries (e.g. SKLEARN_ASSUME_FINITE). Interpreter options
 
 Children die with the parent (PR_SET_PDEATHSIG): stopping the launcher leaves
 nothing behind, and a client whose launcher died sees its child killed (-9).
+The launcher ends with its starter, and removes its socket if that was killed.
 
     python -m src.fork_server PATH     serve on the unix socket PATH until SIGTERM
 
@@ -97,9 +98,7 @@ def preimport() -> float:
     for name in PREIMPORT:
         with contextlib.suppress(ImportError):  # an optional library missing only costs its children the import
             importlib.import_module(name)
-    # The stack's six-figure count of objects, frozen once here: every child's full collection (each
-    # service's own startup freeze, a pytest session's gen-2 passes) then skips them, as gc.freeze's
-    # documentation advises before forking; a child's gc.collect went from ~0.1 s to the child's own objects.
+    # Frozen before forking, as gc.freeze's documentation advises: a child's full collection skips the stack.
     gc.collect()
     gc.freeze()
     return time.perf_counter() - started
@@ -265,12 +264,27 @@ def _become_child(
     os._exit(_run_as_main(request["argv"][2]))
 
 
-def _die_with(parent: int) -> None:
-    """The child is SIGKILLed when the launcher dies, so a stopped launcher leaves no server behind."""
+def _die_with(parent: int, sig: int = signal.SIGKILL) -> None:
+    """`sig` when `parent` dies (PR_SET_PDEATHSIG): a child dies with the launcher, the launcher with its starter."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the launcher died before prctl took effect
-        os.kill(os.getpid(), signal.SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), sig)
+
+
+def _end_with(starter: int, path: str) -> None:
+    """SIGTERM when the starter dies (killed -9): the launcher removes what nobody else can, then dies of it."""
+
+    def ended(_signum: int, _frame: object) -> None:
+        if os.getppid() != starter:  # rmdir takes an empty folder only: one holding anything else is not ours
+            for remove, target in ((os.unlink, path), (os.rmdir, os.path.dirname(path))):
+                with contextlib.suppress(OSError):
+                    remove(target)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, ended)
+    _die_with(starter, signal.SIGTERM)
 
 
 def _default_signals() -> None:
@@ -366,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 2 and args[0] == "--fd":
         listener = socket.socket(fileno=int(args[1]))
-        _die_with(os.getppid())  # started by `start` for a suite or a session: a starter killed -9 leaves nothing
+        _end_with(os.getppid(), listener.getsockname())  # started by `start`: a starter killed -9 leaves nothing
     elif len(args) == 1 and not args[0].startswith("-"):
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
