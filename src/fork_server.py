@@ -1,10 +1,9 @@
 """The launcher's parent: one interpreter that imported the stack once and forks each `python -m` child (a zygote).
 
-Every uvicorn service and `python -m` CLI the suite starts pays ~2 s of CPU to
-import the same third-party stack (scipy, sklearn, pandas, fastapi, skops) before
-it runs a line of project code. This module is a fork server: one parent imports
-that stack once, listens on a unix socket, and for each request forks a child
-that takes the caller's stdin/stdout/stderr (passed as file descriptors),
+Every uvicorn service and `python -m` CLI the suite starts pays ~2 s of CPU to import the same
+third-party stack (scipy, sklearn, pandas, fastapi, skops) before it runs a line of project code.
+This module is a fork server: one parent imports that stack once, listens on a unix socket, and for
+each request forks a child that takes the caller's stdin/stdout/stderr (passed as file descriptors),
 cwd, full environment and argv, and runs the module as `python -m` would.
 
 The parent imports THIRD-PARTY libraries only (PREIMPORT), never a project
@@ -19,13 +18,12 @@ preimported libraries (e.g. SKLEARN_ASSUME_FINITE). Interpreter options
 (`python -X ... -m`) are not forwarded: `launch` starts those as plain processes.
 
 Children die with the parent (PR_SET_PDEATHSIG): stopping the launcher leaves
-nothing behind, and a client whose launcher died sees its child killed (-9).
-The launcher ends with its starter, and removes its socket if that was killed.
+nothing behind, and a client whose launcher died sees its child killed (-9);
+the launcher ends with its starter, removing its socket if that was killed.
 
     python -m src.fork_server PATH     serve on the unix socket PATH until SIGTERM
 
-Callers never talk to it directly: `src.launcher.launch` does, and is a plain
-Popen whenever no launcher is named.
+Callers never talk to it directly: `src.launcher.launch` does, and is a plain Popen whenever no launcher is named.
 """
 
 from __future__ import annotations
@@ -98,9 +96,8 @@ def preimport() -> float:
     for name in PREIMPORT:
         with contextlib.suppress(ImportError):  # an optional library missing only costs its children the import
             importlib.import_module(name)
-    # Frozen before forking, as gc.freeze's documentation advises: a child's full collection skips the stack.
     gc.collect()
-    gc.freeze()
+    gc.freeze()  # before forking, as its documentation advises: a child's full collection skips the stack
     return time.perf_counter() - started
 
 
@@ -214,9 +211,11 @@ def _handle(
     sys.stdout.flush()
     sys.stderr.flush()
     parent = os.getpid()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # never the launcher's handler in a child
     pid = os.fork()
     if pid == 0:
         _become_child(request, fds, parent, [listener, conn, *children.values()], wake)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     for fd in fds:
         os.close(fd)
     try:
@@ -292,6 +291,7 @@ def _default_signals() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked since the fork: one sent now ends it
 
 
 def _fresh_streams() -> None:

@@ -186,3 +186,18 @@ def test_the_python_shim_forks_its_m_lines_from_the_named_launcher_and_is_plain_
             assert pid == proc.pid, f"the fresh shim must exec the interpreter itself, not fork: {out}"
         else:
             assert ppid == parent, f"the shim's `-m` line was not forked by the launcher {parent}: ppid {ppid}"
+
+
+def test_a_child_terminated_the_moment_it_is_launched_leaves_the_launchers_socket_alone(
+    tmp_path: Path, server: launcher.Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child forked a moment ago still runs the launcher's SIGTERM handler, which removes the socket of an
+    orphaned launcher: it must die of SIGTERM as a fresh interpreter does, and every later start still fork."""
+    folder = _folder(tmp_path, PROBE_WAITS)
+    monkeypatch.setenv(launcher.ENV, server.path)
+    for attempt in range(20):
+        with launcher.launch([PY, "-m", "probe"], cwd=folder, stdout=subprocess.DEVNULL) as child:
+            assert isinstance(child, launcher.Launched), f"start {attempt} was not forked: the launcher is gone"
+            child.send_signal(signal.SIGTERM)
+            assert child.wait(timeout=30) == -signal.SIGTERM, f"start {attempt} did not die of SIGTERM"
+        assert os.path.exists(server.path), f"SIGTERM to a child at start {attempt} removed the launcher's socket"
