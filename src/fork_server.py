@@ -19,7 +19,7 @@ preimported libraries (e.g. SKLEARN_ASSUME_FINITE). Interpreter options
 
 Children die with the parent (PR_SET_PDEATHSIG): stopping the launcher leaves
 nothing behind, and a client whose launcher died sees its child killed (-9);
-the launcher ends with its starter, removing its socket if that was killed.
+the launcher ends with its starter, and removes its socket whenever it ends.
 
     python -m src.fork_server PATH     serve on the unix socket PATH until SIGTERM
 
@@ -272,13 +272,13 @@ def _die_with(parent: int, sig: int = signal.SIGKILL) -> None:
 
 
 def _end_with(starter: int, path: str) -> None:
-    """SIGTERM when the starter dies (killed -9): the launcher removes what nobody else can, then dies of it."""
+    """SIGTERM on a stop, and on the starter's death (-9, a whole group terminated): either way the launcher
+    removes its socket and the socket's folder (rmdir: only if empty), then dies of SIGTERM."""
 
     def ended(_signum: int, _frame: object) -> None:
-        if os.getppid() != starter:  # rmdir takes an empty folder only: one holding anything else is not ours
-            for remove, target in ((os.unlink, path), (os.rmdir, os.path.dirname(path))):
-                with contextlib.suppress(OSError):
-                    remove(target)
+        for remove, target in ((os.unlink, path), (os.rmdir, os.path.dirname(path))):
+            with contextlib.suppress(OSError):
+                remove(target)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
 

@@ -364,9 +364,10 @@ def session() -> Iterator[str | None]:
 def start() -> Server:
     """Bind the socket here (so it answers at once), hand it to a launcher process, return its handle.
 
-    The socket lives in a new 0700 temp folder: only this user can ask for a fork.
+    The socket lives in a new 0700 temp folder: only this user can ask for a fork. The launcher removes
+    it when it ends (src/fork_server.py), so cleaning it up here may find it gone.
     """
-    folder = tempfile.TemporaryDirectory(prefix="churn-launcher-")
+    folder = tempfile.TemporaryDirectory(prefix="churn-launcher-", ignore_cleanup_errors=True)
     os.chmod(folder.name, 0o700)
     path = os.path.join(folder.name, "launcher.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

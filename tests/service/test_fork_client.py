@@ -126,9 +126,10 @@ def test_a_launched_child_reports_its_peak_memory(
     assert peaks["grows"] - peaks["idle"] >= 60 * 1024, f"64 MiB touched must show in the peak: {peaks}"
 
 
-def test_a_suite_killed_outright_leaves_no_launcher_no_child_and_no_socket_behind(tmp_path: Path) -> None:
-    """`make test` killed with -9 cannot stop its launcher: the launcher ends with it, its children with it, and
-    it removes its socket's folder, which the killed suite can no longer remove."""
+@pytest.mark.parametrize("ending", ["kill -9 the suite", "SIGTERM to its process group"])
+def test_a_suite_ended_outright_leaves_no_launcher_no_child_and_no_socket_behind(tmp_path: Path, ending: str) -> None:
+    """`make test` killed with -9, or its whole group terminated (a CI cancel, `timeout`), runs no teardown: the
+    launcher ends with it, its children with it, and it removes its socket's folder, which nobody else will."""
     folder = _folder(tmp_path, PROBE_WAITS)
     starter = textwrap.dedent(
         f"""
@@ -139,15 +140,20 @@ def test_a_suite_killed_outright_leaves_no_launcher_no_child_and_no_socket_behin
         subprocess.run([sys.executable, "-m", "src.fork_client", server.path, "-m", "probe"], cwd={str(folder)!r})
         """
     )
-    suite = subprocess.Popen([PY, "-c", starter], cwd=ROOT, env=_env(), stdout=subprocess.PIPE, text=True)
+    suite = subprocess.Popen(
+        [PY, "-c", starter], cwd=ROOT, env=_env(), stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     pid, path = suite.stdout.readline().split()
     server, child = int(pid), int(suite.stdout.readline())
-    suite.kill()
+    if ending == "kill -9 the suite":
+        suite.kill()
+    else:
+        os.killpg(suite.pid, signal.SIGTERM)
     suite.wait(timeout=30)
     suite.stdout.close()
-    poll_until(lambda: _zombie(server), timeout=30, what="the launcher of a suite killed with -9")
+    poll_until(lambda: _zombie(server), timeout=30, what=f"the launcher of a suite ended by {ending}")
     poll_until(lambda: _zombie(child), timeout=30, what="a child of that launcher")
-    poll_until(lambda: not Path(path).parent.exists(), timeout=30, what="the killed suite's launcher folder removed")
+    poll_until(lambda: not Path(path).parent.exists(), timeout=30, what="the ended suite's launcher folder removed")
 
 
 def test_without_an_answering_launcher_run_to_exit_still_measures_and_bounds_the_child(
