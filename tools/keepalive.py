@@ -37,7 +37,7 @@ class Count:
     raw_lost: int = 0  # the first attempt got no 200: what a client without a retry loses
     lost: int = 0  # no 200 even after the one retry: what the project's own client loses
     candidate: int = 0  # answered by the candidate (X-Model-Variant): the switch really switched
-    settled: int = 0  # sent after the switch command returned: routed by the new stage only
+    settled: int = 0  # sent after the switch command returned and answered before another began: new stage only
     settled_candidate: int = 0  # of those, answered by the candidate
     errors: list[str] = field(default_factory=list)
 
@@ -105,7 +105,11 @@ class KeepAliveLoad:
         self.connections = connections
         self.tally = Tally()
         self.window = "warm-up"
-        self.settled = True  # False while a switch command runs: requests then may meet either stage
+        # Bumped when a switch starts and when it returns: odd while one runs. A request is
+        # settled only when it started and ended in the same even epoch, i.e. no switch ran
+        # while it was under way. Reading a flag before sending was not enough: a thread
+        # held back between that read and its send (GIL, a busy CPU) sent into the next switch.
+        self.epoch = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -143,8 +147,9 @@ class KeepAliveLoad:
                     body: Any = next(bodies)
                 else:
                     body = {"customers": list(itertools.islice(bodies, BATCH_SIZE))}
-                window, settled = self.window, self.settled
+                window, epoch = self.window, self.epoch
                 sent = post(client, path, body)
+                settled = epoch % 2 == 0 and self.epoch == epoch
                 ok = sent.response is not None and sent.response.status_code == 200
                 raw_ok = ok and not sent.retried
                 error = sent.error or (None if ok else f"HTTP {sent.response.status_code}")  # type: ignore[union-attr]
@@ -170,10 +175,10 @@ def through_switches(
     load.window = "no switch"  # the control: the same load and dwell with nothing switched
     load.wait_sent(dwell_requests, dwell_timeout)
     for mode, percent in switches:
-        load.settled = False
+        load.epoch += 1
         load.window = label(mode, percent)
         switch(mode, percent)
-        load.settled = True
+        load.epoch += 1
         load.wait_sent(dwell_requests, dwell_timeout)
     load.window = "after"
     return load.tally
