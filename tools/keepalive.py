@@ -164,6 +164,7 @@ def through_switches(
     switches: tuple[tuple[str, int], ...] = SWITCHES,
     dwell_requests: int = 2000,
     dwell_timeout: float = 60.0,
+    warm_up: int = 200,
 ) -> Tally:
     """Run each switch under the load; after each, keep the load on until `dwell_requests` more were sent.
 
@@ -171,7 +172,7 @@ def through_switches(
     every switch is measured over its own switch time plus a dwell of
     thousands of requests.
     """
-    load.wait_sent(200)
+    load.wait_sent(warm_up)
     load.window = "no switch"  # the control: the same load and dwell with nothing switched
     load.wait_sent(dwell_requests, dwell_timeout)
     for mode, percent in switches:

@@ -69,7 +69,7 @@ def test_a_request_in_flight_when_a_switch_begins_is_not_counted_as_settled() ->
             stage["variant"] = "candidate" if mode == "canary" else "stable"
 
         with KeepAliveLoad(url, [EXAMPLE_CUSTOMER], connections=1) as load:
-            tally = through_switches(load, switch, SWITCHES, dwell_requests=20)
+            tally = through_switches(load, switch, SWITCHES, dwell_requests=20, warm_up=10)
     answers = {label(mode, p): "candidate" if mode == "canary" else "stable" for mode, p in SWITCHES}
     windows = {"no switch": "stable"} | answers
     for window, variant in windows.items():
