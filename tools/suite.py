@@ -78,15 +78,13 @@ def split_serial(surfaces: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(surfaces[:cut]), list(surfaces[cut:])
 
 
-def longest_first(surfaces: Sequence[str], previous: dict[str, float]) -> list[str]:
-    """Start the slowest surface first so the lanes end together; unknown ones keep their order, after."""
-    known = sorted((s for s in surfaces if s in previous), key=lambda s: -previous[s])
-    return known + [s for s in surfaces if s not in previous]
+def by_last_time(surfaces: Sequence[str], previous: dict[str, float], longest: bool) -> list[str]:
+    """By the last record; unknown surfaces keep their order, after the known ones.
 
-
-def shortest_first(surfaces: Sequence[str], previous: dict[str, float]) -> list[str]:
-    """Beside the gate the quickest go first: a red gate then waits little for the one already running."""
-    known = sorted((s for s in surfaces if s in previous), key=lambda s: previous[s])
+    In the lanes the slowest start first, so the lanes end together; beside the
+    gate the quickest go first, so a red gate waits little for the one running.
+    """
+    known = sorted((s for s in surfaces if s in previous), key=lambda s: previous[s], reverse=longest)
     return known + [s for s in surfaces if s not in previous]
 
 
@@ -256,9 +254,9 @@ def main(argv: Sequence[str], command: Callable[[str], list[str]] = make_command
     started = time.perf_counter()
     try:
         with launcher.session():  # one import of the stack for every surface, their pytest and docs lines
-            beside = shortest_first(parallel, previous) if args.lanes > 1 else []
+            beside = by_last_time(parallel, previous, longest=False) if args.lanes > 1 else []
             left, running = run_head(serial, beside, record["surfaces"], command)
-            rest = longest_first(left if beside else parallel, previous)
+            rest = by_last_time(left if beside else parallel, previous, longest=True)
             run_lanes(rest, args.lanes, record["surfaces"], command, running=running)
     except KeyboardInterrupt:  # the last complete record stays as it was
         print("make test: interrupted; no timings recorded", file=sys.stderr)
