@@ -9,7 +9,8 @@ rollout's shadow analysis to scores.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,22 +73,22 @@ def slice_metrics(
 
 
 def predict_latency_ms(
-    predict: Callable[[pd.DataFrame], object], rows: pd.DataFrame, repeats: int = 300
+    score: Callable[[Any], object], customers: Sequence[Any], repeats: int = 300
 ) -> dict[str, float]:
-    """p50/p99 of one single-row call, in CPU time of the calling thread, after a warm-up.
+    """p50/p99 of scoring one customer, in CPU time of the calling thread, after a warm-up.
 
     CPU time, not wall time: on a shared machine a neighbour's load stretches
     wall time (docs/benchmarks.md, "src/metrics.py") and would fail the gate
     for someone else's work. The thread's CPU time is what the
     model costs, and it is what the latency check is there to bound.
     """
-    singles = [rows.iloc[[i % len(rows)]] for i in range(repeats)]
-    for row in singles[:20]:
-        predict(row)
+    singles = [customers[i % len(customers)] for i in range(repeats)]
+    for customer in singles[:20]:
+        score(customer)
     timings = np.empty(repeats)
-    for i, row in enumerate(singles):
+    for i, customer in enumerate(singles):
         start = time.thread_time_ns()
-        predict(row)
+        score(customer)
         timings[i] = (time.thread_time_ns() - start) / 1e6
     return {"p50": float(np.percentile(timings, 50)), "p99": float(np.percentile(timings, 99))}
 

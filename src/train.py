@@ -32,7 +32,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from src import artifacts, config, data, exits, metrics
+from src import artifacts, config, data, exits, metrics, scoring
 from src.features import build_features
 from src.record import ArtifactRecord
 
@@ -90,10 +90,12 @@ def resplit(snapshot: pd.DataFrame, model: Any, seed: int, train_seconds: float)
     return Fitted(model, snapshot, X_train, X_hold, y_train, y_hold, seed, train_seconds)
 
 
-def evaluate(model: Any, X_hold: pd.DataFrame, y_hold: pd.Series, segment: pd.Series) -> dict[str, Any]:
-    """Holdout quality, per-segment slices and single-row latency."""
+def evaluate(model: Any, X_hold: pd.DataFrame, y_hold: pd.Series, hold_rows: pd.DataFrame) -> dict[str, Any]:
+    """Holdout quality, per-segment slices, and the latency of scoring one customer as the service scores it."""
     proba = model.predict_proba(X_hold)[:, 1]
-    latency = metrics.predict_latency_ms(model.predict_proba, X_hold)
+    customers = [scoring.one_customer(row) for row in hold_rows.to_dict("records")]
+    latency = metrics.predict_latency_ms(scoring.scorer(model), customers)
+    segment = hold_rows[SLICE_COLUMN]
     return {
         "holdout_auc": metrics.roc_auc(y_hold, proba),
         "holdout_ece": metrics.expected_calibration_error(y_hold, proba),
@@ -125,7 +127,7 @@ def _rounded(value: Any) -> Any:
 
 def describe(fitted: Fitted, model: Any, model_file: Path, data_sha256: str) -> ArtifactRecord:
     """The ungated record of `model` (the one loaded back from `model_file`), measured on the holdout."""
-    result = evaluate(model, fitted.X_hold, fitted.y_hold, fitted.hold_rows[SLICE_COLUMN])
+    result = evaluate(model, fitted.X_hold, fitted.y_hold, fitted.hold_rows)
     model_sha = artifacts.sha256_file(model_file)
     result.update(
         {

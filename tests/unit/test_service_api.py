@@ -15,12 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.predictor import fast_churn_probability
 from app.schemas import CUSTOMER_MAX_KEYS
 from app.settings import ServiceSettings
 from app.validation import MAX_ERRORS
 from src import artifacts, data, record, schema
 from src.features import build_features
+from src.scoring import fast_churn_probability
 from src.train import split
 
 VALID = schema.EXAMPLE_CUSTOMER
