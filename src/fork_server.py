@@ -47,9 +47,8 @@ import types
 from collections.abc import Sequence
 from typing import IO, Any
 
-# Measured with `python -X importtime` over app.main, src.* and deploy.* (docs/ci.md):
-# these are what every service and CLI imports; matplotlib (0.3 s, the card only) is left
-# out because it reads MPLBACKEND/MPLCONFIGDIR from the environment when it is imported.
+# Measured with `python -X importtime` over app.main, src.* and deploy.* (docs/ci.md): what every service and CLI
+# imports; matplotlib (0.3 s, the card only) is left out: it reads MPLBACKEND/MPLCONFIGDIR when it is imported.
 PREIMPORT = (
     "numpy",
     "pandas",
@@ -63,6 +62,7 @@ PREIMPORT = (
     "threadpoolctl",
     "skops.io",
     "pydantic",
+    "pydantic.v1",  # fastapi imports it on the first route it builds, to tell v1 models apart: 38 ms a service
     "pydantic_settings",
     "fastapi",
     "fastapi.responses",
