@@ -6,7 +6,7 @@ their output streaming, so a lint or unit failure is seen in seconds. The
 expensive surfaces after the gate mostly wait on real processes (uvicorn,
 nginx, Prometheus, rollout windows) rather than burn CPU, so they run in
 `--lanes N` lanes at once (`make test` gives 3, `make test LANES=1` one at a time),
-longest first by the last record. Their output is kept per surface in
+longest first by their median wall time over the last 5 finished runs. Their output is kept per surface in
 .bench/logs/ and printed whole when the surface ends, never interleaved.
 While the cheap surfaces after lint run (one process, one core: the unit
 tests take ~25 s) a lane beside them already runs surfaces from after the
@@ -26,8 +26,10 @@ message), 2 for a call without surfaces, 130 on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -44,6 +46,7 @@ RECORD = ROOT / ".bench" / "suite.json"
 HISTORY = ROOT / ".bench" / "suite-history.jsonl"  # every finished run, one JSON line each: what `make bench` medians
 BURNERS_ENV = "BENCH_BURNERS"  # set by `python -m benchmarks.suite --burners N`: how many busy loops ran beside
 LOGS = ROOT / ".bench" / "logs"
+RECENT = 5  # finished runs whose median wall times order the surfaces
 LAST_SERIAL = "model"  # the gate: everything up to it runs in order, streaming; the rest in lanes
 
 
@@ -78,8 +81,8 @@ def split_serial(surfaces: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(surfaces[:cut]), list(surfaces[cut:])
 
 
-def by_last_time(surfaces: Sequence[str], previous: dict[str, float], longest: bool) -> list[str]:
-    """By the last record; unknown surfaces keep their order, after the known ones.
+def by_typical_time(surfaces: Sequence[str], previous: dict[str, float], longest: bool) -> list[str]:
+    """By their typical wall time (`typical_times`); unknown surfaces keep their order, after the known ones.
 
     In the lanes the slowest start first, so the lanes end together; beside the
     gate the quickest go first, so a red gate waits little for the one running.
@@ -88,9 +91,23 @@ def by_last_time(surfaces: Sequence[str], previous: dict[str, float], longest: b
     return known + [s for s in surfaces if s not in previous]
 
 
-def _previous_times() -> dict[str, float]:
+def typical_times(history: Path = HISTORY, record: Path = RECORD) -> dict[str, float]:
+    """Each surface's median wall time over the last RECENT finished runs; the last record when none finished.
+
+    One red or disturbed run (a surface that hung to its timeout) must not
+    reorder the next: the last record alone once put a 133 s `service` first
+    and left `labs` to run alone at the end.
+    """
+    seen: dict[str, list[float]] = {}
+    with contextlib.suppress(OSError):
+        for line in history.read_text().splitlines()[-RECENT:]:
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+                for surface, seconds in json.loads(line)["surfaces"].items():
+                    seen.setdefault(surface, []).append(float(seconds))
+    if seen:
+        return {surface: statistics.median(times) for surface, times in seen.items()}
     try:
-        return dict(json.loads(RECORD.read_text())["surfaces"])
+        return dict(json.loads(record.read_text())["surfaces"])
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 
@@ -250,13 +267,13 @@ def main(argv: Sequence[str], command: Callable[[str], list[str]] = make_command
         "complete": False,
     }
     serial, parallel = split_serial(args.surfaces)
-    previous = _previous_times()
+    previous = typical_times()
     started = time.perf_counter()
     try:
         with launcher.session():  # one import of the stack for every surface, their pytest and docs lines
-            beside = by_last_time(parallel, previous, longest=False) if args.lanes > 1 else []
+            beside = by_typical_time(parallel, previous, longest=False) if args.lanes > 1 else []
             left, running = run_head(serial, beside, record["surfaces"], command)
-            rest = by_last_time(left if beside else parallel, previous, longest=True)
+            rest = by_typical_time(left if beside else parallel, previous, longest=True)
             run_lanes(rest, args.lanes, record["surfaces"], command, running=running)
     except KeyboardInterrupt:  # the last complete record stays as it was
         print("make test: interrupted; no timings recorded", file=sys.stderr)
