@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +24,6 @@ from tests.service.test_launcher import EXITS, _zombie
 
 PY = sys.executable
 PROBE_WAITS = "import os, time; print(os.getpid(), flush=True); time.sleep(600)"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[launcher.Server]:
-    started = launcher.start()
-    yield started
-    started.stop()
 
 
 def _folder(tmp_path: Path, body: str) -> Path:

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,14 +46,6 @@ print(json.dumps({
     "stdin": sys.stdin.read(),
 }))
 """
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[launcher.Server]:
-    """A launcher of this module's own (the session's may be off: make LAUNCHER=0)."""
-    started = launcher.start()
-    yield started
-    started.stop()
 
 
 @pytest.fixture
