@@ -24,7 +24,7 @@ from typing import Any
 
 from src import exits
 from src.config import ROOT
-from tools.suite import BURNERS_ENV, HISTORY, RECORD
+from tools.suite import BURNERS_ENV, RECORD, finished_runs
 
 CHEAP = ("lint", "unit", "data", "model")
 START_S = 495.0  # `make test` on a quiet 2-core machine when the performance issue was filed
@@ -35,18 +35,6 @@ MEDIAN_OF = 3
 def _burn() -> None:
     while True:
         pass
-
-
-def history() -> list[dict[str, Any]]:
-    if not HISTORY.is_file():
-        return []
-    runs = []
-    for line in HISTORY.read_text().splitlines():
-        try:
-            runs.append(json.loads(line))
-        except ValueError:
-            continue
-    return [r for r in runs if r.get("complete")]
 
 
 def summary(runs: list[dict[str, Any]], burners: int) -> str | None:
@@ -113,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             f"    make lint unit data model: {cheap:.1f} s in this run{beside} "
             f"(target <= {TARGETS['cheap']:.0f} s for them alone: `make lint unit data model`)"
         )
-    runs = history()
+    runs = finished_runs()
     for burners in sorted({r.get("burners", 0) for r in runs} or {0}):
         line = summary(runs, burners)
         if line:

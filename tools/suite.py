@@ -91,6 +91,16 @@ def by_typical_time(surfaces: Sequence[str], previous: dict[str, float], longest
     return known + [s for s in surfaces if s not in previous]
 
 
+def finished_runs(history: Path = HISTORY) -> list[dict[str, Any]]:
+    """The complete records of `history`, oldest first; a torn or foreign line is skipped."""
+    runs = []
+    with contextlib.suppress(OSError):
+        for line in history.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                runs.append(json.loads(line))
+    return [r for r in runs if isinstance(r, dict) and r.get("complete") and isinstance(r.get("surfaces"), dict)]
+
+
 def typical_times(history: Path = HISTORY, record: Path = RECORD) -> dict[str, float]:
     """Each surface's median wall time over the last RECENT finished runs; the last record when none finished.
 
@@ -99,11 +109,10 @@ def typical_times(history: Path = HISTORY, record: Path = RECORD) -> dict[str, f
     and left `labs` to run alone at the end.
     """
     seen: dict[str, list[float]] = {}
-    with contextlib.suppress(OSError):
-        for line in history.read_text().splitlines()[-RECENT:]:
-            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
-                for surface, seconds in json.loads(line)["surfaces"].items():
-                    seen.setdefault(surface, []).append(float(seconds))
+    for run in finished_runs(history)[-RECENT:]:
+        for surface, seconds in run["surfaces"].items():
+            if isinstance(seconds, int | float):
+                seen.setdefault(surface, []).append(float(seconds))
     if seen:
         return {surface: statistics.median(times) for surface, times in seen.items()}
     try:
