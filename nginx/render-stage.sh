@@ -50,17 +50,20 @@ stage=$mode
 
 # The stage as files, in write_stage()'s order: a new canary share goes into the idle bucket set,
 # then one touch or unlink makes it live (canary-b wins over canary-a, both over shadow).
-buckets() {  # set NAME holds exactly buckets 00..N-1
+buckets() {  # set NAME holds exactly buckets 00..N-1; no subshell per bucket, one rm for those to go
+  name=$1 count=$2
+  set --
   b=0
   while [ "$b" -lt 100 ]; do
-    file=$STAGE_DIR/$1-bucket-$(printf '%02d' "$b")
-    if [ "$b" -lt "$2" ]; then
+    file=$STAGE_DIR/$name-bucket-$((b / 10))$((b % 10))
+    if [ "$b" -lt "$count" ]; then
       [ -e "$file" ] || : >"$file"
-    else
-      rm -f "$file"
+    elif [ -e "$file" ]; then
+      set -- "$@" "$file"
     fi
     b=$((b + 1))
   done
+  [ $# -eq 0 ] || rm -f "$@"
 }
 
 write_stage() {
