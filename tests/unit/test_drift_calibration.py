@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from src.drift import judging, reading
-from src.metrics import null_p_value, psi_chi2_quantile, psi_null
+from src.metrics import null_p_value, null_quantile, psi_chi2_quantile, psi_null
 
 DRAWS = 200  # bootstrap batches per check; ~2 ms each once the training reference and noise floor are cached
 
@@ -105,6 +105,15 @@ def test_small_batches_get_wider_lines_than_large_ones(snapshot: pd.DataFrame) -
     large = judging.drift_report(snapshot, bootstrap(snapshot, 2000, rng), min_rows=100).features
     for name in reading.NUMERIC_FEATURES:
         assert small[name].warn > large[name].warn, f"{name}: a batch of 100 must get a wider warn line"
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 20_000])
+def test_a_line_read_off_the_sorted_null_is_numpys_quantile(size: int) -> None:
+    null = psi_null(np.array([0.5, 0.3, 0.2]), 200, 7043, draws=size)
+    for q in (0.0, 0.5, 0.95, 1 - judging.WARN_FALSE_ALARM / 4, 1 - judging.RETRAIN_FALSE_ALARM / 4, 1.0):
+        assert null_quantile(null, q) == pytest.approx(float(np.quantile(null, q)), rel=1e-12, abs=1e-15), (
+            f"the {q} line of {size} draws differs from np.quantile's: the drift lines would move"
+        )
 
 
 def test_the_p_value_counts_the_noise_at_least_as_large() -> None:
