@@ -62,21 +62,32 @@ def _objects(out: Path) -> dict[Path, dict[str, Any]]:
     return {path: yaml.safe_load(path.read_text()) for path in sorted(out.glob("*.yaml"))}
 
 
-def validate(path: Path, obj: dict[str, Any], workdir: Path) -> subprocess.CompletedProcess[str]:
-    """The right validator for one object; embedded pod templates and Jobs are validated as core objects too."""
-    kind = obj["kind"]
-    if kind in CORE:
-        return _run(_tool("kubernetes-validate"), "--strict", "--quiet", str(path))
-    result = _run(_tool("check-jsonschema"), "--schemafile", str(SCHEMAS / CRD_SCHEMA[kind]), str(path))
-    if result.returncode != 0:
-        return result
-    for i, inner in enumerate(_embedded_core(obj)):
-        inner_path = workdir / f"{path.stem}-embedded{i}.yaml"
-        inner_path.write_text(yaml.safe_dump(inner))
-        inner_result = _run(_tool("kubernetes-validate"), "--strict", "--quiet", str(inner_path))
-        if inner_result.returncode != 0:
-            return inner_result
-    return result
+def validate(objects: dict[Path, dict[str, Any]], workdir: Path) -> list[subprocess.CompletedProcess[str]]:
+    """Each object through the right validator, embedded pod templates and Jobs as core objects too; the runs
+    that failed. One run per CRD schema and one kubernetes-validate for every core object: each names the file
+    that failed, and each interpreter start costs ~0.2 s of CPU."""
+    by_schema: dict[str, list[str]] = {}
+    core: list[str] = []
+    for path, obj in objects.items():
+        if obj["kind"] in CORE:
+            core.append(str(path))
+            continue
+        by_schema.setdefault(CRD_SCHEMA[obj["kind"]], []).append(str(path))
+        for i, inner in enumerate(_embedded_core(obj)):
+            inner_path = workdir / f"{path.stem}-embedded{i}.yaml"
+            inner_path.write_text(yaml.safe_dump(inner))
+            core.append(str(inner_path))
+    runs = [
+        _run(_tool("check-jsonschema"), "--schemafile", str(SCHEMAS / schema), *paths)
+        for schema, paths in sorted(by_schema.items())
+    ]
+    if core:
+        runs.append(_run(_tool("kubernetes-validate"), "--strict", "--quiet", *core))
+    return [run for run in runs if run.returncode != 0]
+
+
+def _said(runs: list[subprocess.CompletedProcess[str]]) -> str:
+    return "\n".join(run.stdout + run.stderr for run in runs)
 
 
 def _embedded_core(obj: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,9 +111,8 @@ def test_every_exported_object_passes_its_validator(exported: tuple[str, Path], 
         else {"Canary", "MetricTemplate", "Deployment", "Service"}
     )
     assert expected <= kinds, f"{target} export lacks {expected - kinds}"
-    for path, obj in objects.items():
-        result = validate(path, obj, tmp_path)
-        assert result.returncode == 0, f"{path.name} is not a valid {obj['kind']}:\n{result.stdout}{result.stderr}"
+    failed = validate(objects, tmp_path)
+    assert not failed, f"the {target} export has objects their validators refuse:\n{_said(failed)}"
 
 
 def test_a_typo_in_a_crd_field_fails_validation(exported: tuple[str, Path], tmp_path: Path) -> None:
@@ -115,17 +125,18 @@ def test_a_typo_in_a_crd_field_fails_validation(exported: tuple[str, Path], tmp_
     )
     broken = tmp_path / name
     broken.write_text((out / name).read_text().replace(*typo))
-    result = validate(broken, yaml.safe_load(broken.read_text()), tmp_path)
-    assert result.returncode != 0, f"{typo[1]} passed validation: the vendored schema lost additionalProperties: false"
-    assert typo[1] in result.stdout + result.stderr
+    failed = validate({broken: yaml.safe_load(broken.read_text())}, tmp_path)
+    assert failed, f"{typo[1]} passed validation: the vendored schema lost additionalProperties: false"
+    assert typo[1] in _said(failed)
 
 
 def test_a_typo_in_a_core_object_fails_validation(exported: tuple[str, Path], tmp_path: Path) -> None:
     path = next(p for p in sorted(exported[1].glob("service-*.yaml")))
     broken = tmp_path / path.name
     broken.write_text(path.read_text().replace("targetPort", "tagretPort"))
-    result = validate(broken, yaml.safe_load(broken.read_text()), tmp_path)
-    assert result.returncode != 0, "kubernetes-validate --strict accepted an unknown Service field"
+    failed = validate({broken: yaml.safe_load(broken.read_text())}, tmp_path)
+    assert failed, "kubernetes-validate --strict accepted an unknown Service field"
+    assert "tagretPort" in _said(failed)
 
 
 def test_the_steps_are_rollout_configs_steps() -> None:
