@@ -51,12 +51,12 @@ stage=$mode
 # The stage as files, in write_stage()'s order: a new canary share goes into the idle bucket set,
 # then one touch or unlink makes it live (canary-b wins over canary-a, both over shadow).
 buckets() {  # set NAME holds exactly buckets 00..N-1; no subshell per bucket, one rm for those to go
-  name=$1 count=$2
+  set_name=$1 wanted=$2  # globals, as all of sh's: named apart from the rest of the script
   set --
   b=0
   while [ "$b" -lt 100 ]; do
-    file=$STAGE_DIR/$name-bucket-$((b / 10))$((b % 10))
-    if [ "$b" -lt "$count" ]; then
+    file=$STAGE_DIR/$set_name-bucket-$((b / 10))$((b % 10))
+    if [ "$b" -lt "$wanted" ]; then
       [ -e "$file" ] || : >"$file"
     elif [ -e "$file" ]; then
       set -- "$@" "$file"
