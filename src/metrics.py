@@ -72,8 +72,12 @@ def slice_metrics(
     return out
 
 
+LATENCY_WARMUP = 20  # untimed calls first: the first few pay for caches and lazy imports, not for the model
+LATENCY_REPEATS = 300  # timed calls: a p99 that rests on 3 of them
+
+
 def predict_latency_ms(
-    score: Callable[[Any], object], customers: Sequence[Any], repeats: int = 300
+    score: Callable[[Any], object], customers: Sequence[Any], repeats: int = LATENCY_REPEATS
 ) -> dict[str, float]:
     """p50/p99 of scoring one customer, in CPU time of the calling thread, after a warm-up.
 
@@ -83,7 +87,7 @@ def predict_latency_ms(
     model costs, and it is what the latency check is there to bound.
     """
     singles = [customers[i % len(customers)] for i in range(repeats)]
-    for customer in singles[:20]:
+    for customer in singles[:LATENCY_WARMUP]:
         score(customer)
     timings = np.empty(repeats)
     for i, customer in enumerate(singles):
