@@ -7,6 +7,12 @@ interpreter and as a fork of the pre-imported launcher, alternating, so a
 burst of load on a shared machine hits both columns alike. The launcher's
 one-off import of the stack (its first request) is printed apart.
 
+A service's start is also counted in CPU: every thread of the process from
+its start until it has idled IDLE_S past /health. Wall time on a shared
+machine says how long a test waits; CPU says what hundreds of starts take
+from the other tests running beside it (a thread pool that spins after it
+wakes shows here, not in the wall time).
+
     python -m benchmarks.launch [--runs N] [--model PATH]
 """
 
@@ -26,6 +32,7 @@ from src.config import ROOT
 from src.processes import free_port, stop_group, wait_healthy
 
 CLI = [sys.executable, "-m", "labs", "list"]
+IDLE_S = 0.3  # past /health: long enough for an idle thread pool's spin (OpenBLAS: ~0.1 s) to be counted
 
 
 def _model(given: Path | None) -> Path | None:
@@ -34,7 +41,13 @@ def _model(given: Path | None) -> Path | None:
     return model if model.is_file() else None
 
 
-def _service_start(model: Path, log: Path) -> float:
+def _cpu_s(pid: int) -> float:
+    """utime + stime of every thread of `pid` so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _service_start(model: Path, log: Path, cpu: list[float]) -> float:
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
     env = {**os.environ, "MODEL_PATH": str(model)}
@@ -43,7 +56,10 @@ def _service_start(model: Path, log: Path) -> float:
         proc = launcher.launch(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_healthy(f"http://127.0.0.1:{port}/health", proc)
-            return time.perf_counter() - started
+            took = time.perf_counter() - started
+            time.sleep(IDLE_S)
+            cpu.append(_cpu_s(proc.pid))
+            return took
         finally:
             stop_group(proc.pid, proc=proc)
 
@@ -75,11 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as folder:
             log = Path(folder) / "uvicorn.log"
             first = _with(server.path, _cli_run)  # the launcher imports the stack at its first request
-            rows = {"service": ([], []), "cli": ([], [])}
+            rows: dict[str, tuple[list[float], list[float]]] = {"service": ([], []), "cli": ([], [])}
+            cpu: tuple[list[float], list[float]] = ([], [])
             for _ in range(args.runs):
-                for name, run in (("service", lambda: _service_start(model, log)), ("cli", _cli_run)):
-                    rows[name][0].append(_with(launcher.OFF, run))
-                    rows[name][1].append(_with(server.path, run))
+                for column, socket_path in enumerate((launcher.OFF, server.path)):
+                    rows["service"][column].append(
+                        _with(socket_path, lambda c=column: _service_start(model, log, cpu[c]))
+                    )
+                    rows["cli"][column].append(_with(socket_path, _cli_run))
     finally:
         os.environ.pop(launcher.ENV, None)
         server.stop()
@@ -89,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, what in (("service", "uvicorn app.main:app until /health"), ("cli", " ".join(CLI[2:]) + " to exit")):
         fresh, forked = (statistics.median(times) for times in rows[name])
         print(f"    {what:<36} fresh {fresh:6.2f} s   launcher {forked:6.2f} s   x{fresh / forked:.1f}")
+    fresh, forked = (statistics.median(times) for times in cpu)
+    what = f"its CPU, to {IDLE_S} s idle past /health"
+    print(f"    {what:<36} fresh {fresh:6.2f} s   launcher {forked:6.2f} s   x{fresh / forked:.1f}")
     return 0
 
 

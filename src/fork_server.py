@@ -6,16 +6,14 @@ This module is a fork server: one parent imports that stack once, listens on a u
 each request forks a child that takes the caller's stdin/stdout/stderr (passed as file descriptors),
 cwd, full environment and argv, and runs the module as `python -m` would.
 
-The parent imports THIRD-PARTY libraries only (PREIMPORT), never a project
-module: project modules read settings and the environment when they are
-imported (and a fresh copy of the project in another folder has its own
-`src`), so each child imports them fresh from its own cwd. What the parent fixes
-for all children, and a fresh interpreter would read from the child's
-environment instead: the BLAS/OpenMP thread pools are created single-threaded
-(each child then sets the count a fresh process would pick, via threadpoolctl),
-the hash seed (PYTHONHASHSEED), and the import-time settings of the
-preimported libraries (e.g. SKLEARN_ASSUME_FINITE). Interpreter options
-(`python -X ... -m`) are not forwarded: `launch` starts those as plain processes.
+The parent imports THIRD-PARTY libraries only (PREIMPORT), never a project module: project modules read
+settings and the environment when they are imported (and a fresh copy of the project in another folder has
+its own `src`), so each child imports them fresh from its own cwd. What the parent fixes for all children,
+and a fresh interpreter would read from the child's environment instead: the BLAS/OpenMP thread pools are
+created single-threaded (each child then sets the count a fresh process would pick, via threadpoolctl) and
+OpenBLAS's idle spin (BLAS_SPIN), the hash seed (PYTHONHASHSEED), and the import-time settings of the
+preimported libraries (e.g. SKLEARN_ASSUME_FINITE). Interpreter options (`python -X ... -m`) are not
+forwarded: `launch` starts those as plain processes.
 
 Children die with the parent (PR_SET_PDEATHSIG): stopping the launcher leaves
 nothing behind, and a client whose launcher died sees its child killed (-9);
@@ -29,6 +27,7 @@ Callers never talk to it directly: `src.launcher.launch` does, and is a plain Po
 from __future__ import annotations
 
 import array
+import atexit
 import contextlib
 import ctypes
 import gc
@@ -80,6 +79,9 @@ PREIMPORT = (
 # Set before numpy loads: a thread pool created in the parent would not survive a fork.
 SINGLE_THREADED = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# OpenBLAS workers spin 2**28 cycles (~0.1 s of CPU) after each wake before they sleep, and each child's pool
+# resize wakes them; 2**20 (<1 ms) still bridges back-to-back calls. Read as numpy/scipy load OpenBLAS; unless set.
+BLAS_SPIN = ("OPENBLAS_THREAD_TIMEOUT", "20")
 MAX_REQUEST = 16 * 1024 * 1024
 REQUEST_TIMEOUT_S = 10.0
 PR_SET_PDEATHSIG = 1
@@ -90,8 +92,8 @@ PR_SET_PDEATHSIG = 1
 
 def preimport() -> float:
     """Import the third-party stack once, single-threaded; returns the seconds it took."""
-    for name in SINGLE_THREADED:
-        os.environ[name] = "1"
+    os.environ.update(dict.fromkeys(SINGLE_THREADED, "1"))
+    os.environ.setdefault(*BLAS_SPIN)
     started = time.perf_counter()
     for name in PREIMPORT:
         with contextlib.suppress(ImportError):  # an optional library missing only costs its children the import
@@ -367,8 +369,6 @@ def _shutdown() -> None:
     if threading is not None:
         with contextlib.suppress(Exception):
             threading._shutdown()  # type: ignore[attr-defined]
-    import atexit
-
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
