@@ -153,6 +153,17 @@ def _rejections(n_stable: int, n_candidate: int, runs: int = 400, **candidate: f
     return sum(bool(v) for v in verdicts) / runs
 
 
+def test_a_p_value_is_computed_only_where_its_effect_could_fail_the_window() -> None:
+    """A window whose tail excess and median are within their bounds cannot fail, whatever a test would say."""
+    rng = np.random.default_rng(3)
+    same = LatencyVerdict.judge([5.0] * 200, [5.0] * 200, 1.2, 5.0, 0.001, 0.01)
+    assert (same.tail_p, same.centre_p, same.failed) == (None, None, ""), "an identical window needs no test"
+    slow = LatencyVerdict.judge(_latencies(rng, 1500), _latencies(rng, 1500, 1.0, 20.0), 1.2, 5.0, 0.001, 0.01)
+    assert slow.centre_p is not None, "a median past its bound must be tested"
+    assert slow.centre_p < 0.001, slow
+    assert slow.failed.startswith("candidate slower"), slow
+
+
 @pytest.mark.parametrize(("n_stable", "n_candidate"), [(1500, 1500), (1900, 100), (150, 150)], ids=str)
 def test_an_identical_candidate_is_almost_never_called_slower(n_stable: int, n_candidate: int) -> None:
     rate = _rejections(n_stable, n_candidate)
