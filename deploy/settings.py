@@ -87,7 +87,7 @@ class RolloutSettings(BaseSettings):
     shadow_psi_max: float = Field(0.1, description="score PSI on identical requests above it: train/serve skew")
     churn_share_floor: float = Field(0.05, description="smallest allowed churn-share gap (chance's bound when larger)")
     churn_share_alpha: float = Field(
-        0.001, gt=0, lt=1, description="chance of calling an unchanged churn share shifted (per window, two-sided)"
+        0.0001, gt=0, lt=1, description="chance of calling an unchanged churn share shifted (per window, two-sided)"
     )
     regression_tolerance: float = Field(
         DEFAULT_TOLERANCE, description="the gate's, read from the candidate's record (this is only a fallback)"

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import binom
 
 from deploy.control.candidate import check_candidate, ratchet_allows, verify_measured
-from deploy.rules.analysis import LatencyVerdict, LogCursor, VariantWindow, churn_share_bound, probability_psi
+from deploy.rules.analysis import (
+    LatencyVerdict,
+    LogCursor,
+    VariantWindow,
+    chance_gap,
+    churn_share_bound,
+    probability_psi,
+)
 from deploy.settings import RolloutSettings
 from src import artifacts, record
 
@@ -63,23 +70,29 @@ def test_churn_share_bound_widens_for_small_windows() -> None:
     assert large == 0.05, "with thousands of requests the floor applies"
 
 
-@pytest.mark.parametrize(("stable_n", "candidate_n"), [(760, 40), (300, 300), (1500, 1500)])
-def test_an_unchanged_churn_share_is_almost_never_called_shifted(stable_n: int, candidate_n: int) -> None:
+@pytest.mark.parametrize(("stable_n", "candidate_n"), [(760, 40), (855, 45), (150, 50), (300, 300), (1500, 1500)])
+@pytest.mark.parametrize("share", [0.15, 0.22, 0.27, 0.4])
+def test_an_unchanged_churn_share_is_almost_never_called_shifted(stable_n: int, candidate_n: int, share: float) -> None:
     """A healthy canary's users are a random share of the same customers: the gap is chance alone.
 
-    Seeded draws at the snapshot's churn share, at a 5 % step's sizes and two
-    larger ones: the bound may fire in at most 2 x alpha of them (the normal
-    approximation is a little loose at 40 requests), never at 3 SE's 0.27 %.
+    The exact chance that the bound fires, summed over every pair of churn
+    counts two windows of these sizes draw at `share` (binomial), at a 5 %
+    step's sizes and larger ones: at most alpha at the project's churn shares
+    (0.22-0.27), at most 1.5 x alpha where 40 requests meet a rare share (the
+    normal bound's skew), never the bare 3 SE bound's 1.6 x at the snapshot's.
     """
-    rng = np.random.default_rng(20261207)
-    draws, share = 20_000, 0.22
-    pairs = Counter(zip(rng.binomial(stable_n, share, draws), rng.binomial(candidate_n, share, draws), strict=True))
-    fired = 0
-    for (stable_c, candidate_c), times in pairs.items():  # each distinct window judged once, counted as drawn
-        gap = abs(candidate_c / candidate_n - stable_c / stable_n)
-        bound = churn_share_bound(window_of(stable_n, stable_c), window_of(candidate_n, candidate_c), 0.0, ALPHA)
-        fired += times * (gap > bound)
-    assert fired / draws <= 2 * ALPHA, f"{fired} of {draws} healthy windows rolled back ({fired / draws:.2%})"
+    stable_pmf, candidate_pmf = (
+        binom.pmf(np.arange(stable_n + 1), stable_n, share),
+        binom.pmf(np.arange(candidate_n + 1), candidate_n, share),
+    )
+    stable_c, candidate_c = np.meshgrid(np.arange(stable_n + 1), np.arange(candidate_n + 1), indexing="ij")
+    gap = np.abs(candidate_c / candidate_n - stable_c / stable_n)
+    fires = gap > chance_gap(stable_n, stable_c, candidate_n, candidate_c, ALPHA)
+    chance = float((np.outer(stable_pmf, candidate_pmf) * fires).sum())
+    allowed = ALPHA if 0.2 <= share <= 0.3 else 1.5 * ALPHA
+    assert chance <= allowed, f"an unchanged {share:.0%} churn share is rolled back in {chance:.2e} of windows"
+    single = churn_share_bound(window_of(stable_n, round(stable_n * share)), window_of(candidate_n, 0), 0.0, ALPHA)
+    assert single == pytest.approx(chance_gap(stable_n, round(stable_n * share), candidate_n, 0, ALPHA))
 
 
 def _pair(folder: Path, source: Path, passed: bool | None, tamper: bool = False) -> Path:
