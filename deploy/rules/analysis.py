@@ -107,11 +107,12 @@ def churn_share_bound(stable: VariantWindow, candidate: VariantWindow, floor: fl
 def chance_gap(stable_n: Any, stable_churners: Any, candidate_n: Any, candidate_churners: Any, alpha: float) -> Any:
     """The churn-share gap chance alone exceeds with probability ~alpha (counts or numpy arrays of them).
 
-    The suite judges ~35 healthy windows a run, so at 0.001 a window (a 3.29 SE
-    bound) one run in 30 rolled a healthy candidate back (0.215 > 0.205 at 50 %,
-    2026-12-07); at 0.0001 that is one in 300. The continuity correction, half a
-    request on each side, keeps the normal bound near alpha at a 5 % step's 40
-    requests, where the bare one fired at 1.6 x alpha (tests/unit/test_rollout_analysis.py).
+    The deploy and docs surfaces judge ~15 healthy canary windows a run (the
+    labs more), so at 0.001 a window (a 3.29 SE bound) about one run in 60
+    rolled a healthy candidate back (0.215 > 0.205 at 50 %, 2026-12-07); at
+    0.0001, one in 600. The continuity correction, half a request on each side,
+    keeps the normal bound near alpha at a 5 % step's 40 requests, where the
+    bare one fired at 1.6 x alpha (tests/unit/test_rollout_analysis.py).
     """
     p = (stable_churners + candidate_churners) / (stable_n + candidate_n)
     se = np.sqrt(p * (1 - p) * (1 / stable_n + 1 / candidate_n))
