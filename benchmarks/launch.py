@@ -41,13 +41,16 @@ def _model(given: Path | None) -> Path | None:
     return model if model.is_file() else None
 
 
-def _cpu_s(pid: int) -> float:
-    """utime + stime of every thread of `pid` so far (/proc/PID/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_s(pid: int) -> float | None:
+    """utime + stime of every thread of `pid` so far (/proc/PID/stat fields 14 and 15); None without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # no procfs (macOS): the row is left out, said in one line
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _service_start(model: Path, log: Path, cpu: list[float]) -> float:
+def _service_start(model: Path, log: Path, cpu: list[float | None]) -> float:
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
     env = {**os.environ, "MODEL_PATH": str(model)}
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             log = Path(folder) / "uvicorn.log"
             first = _with(server.path, _cli_run)  # the launcher imports the stack at its first request
             rows: dict[str, tuple[list[float], list[float]]] = {"service": ([], []), "cli": ([], [])}
-            cpu: tuple[list[float], list[float]] = ([], [])
+            cpu: tuple[list[float | None], list[float | None]] = ([], [])
             for _ in range(args.runs):
                 for column, socket_path in enumerate((launcher.OFF, server.path)):
                     rows["service"][column].append(
@@ -108,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, what in (("service", "uvicorn app.main:app until /health"), ("cli", " ".join(CLI[2:]) + " to exit")):
         fresh, forked = (statistics.median(times) for times in rows[name])
         print(f"    {what:<36} fresh {fresh:6.2f} s   launcher {forked:6.2f} s   x{fresh / forked:.1f}")
-    fresh, forked = (statistics.median(times) for times in cpu)
     what = f"its CPU, to {IDLE_S} s idle past /health"
+    if None in cpu[0] + cpu[1]:
+        print(f"    {what:<36} not measured: this system has no /proc to read a process's CPU from")
+        return 0
+    fresh, forked = (statistics.median(times) for times in cpu)
     print(f"    {what:<36} fresh {fresh:6.2f} s   launcher {forked:6.2f} s   x{fresh / forked:.1f}")
     return 0
 
