@@ -37,17 +37,11 @@ import httpx
 from src import exits, loopback, schema
 from src.config import ROOT
 from src.make_dataset import generate, write
-from src.processes import free_port, running
+from src.processes import cpu_seconds, free_port, running
 from tools.gated import gated
 from tools.image import image_command, local_command
 
 HEADER_CONNECTIONS, HEADER_BYTES, CHUNK = 4, 32 * 1024 * 1024, 64 * 1024
-
-
-def _cpu_ms(pid: int) -> float:
-    """User + system CPU time of the process so far: what a request costs the worker, whatever the load."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kb(pid: int, field: str) -> int:
@@ -124,7 +118,7 @@ def serving(checkout: Path, argv: list[str], model: Path, url: str) -> Iterator[
 
 def _under_attack(client: httpx.Client, url: str, pid: int, attack: Callable[[str], str]) -> tuple[str, float, float]:
     """(answer, slowest /health in ms, worker CPU ms) for one attack, /health polled every 10 ms meanwhile."""
-    cpu_before = _cpu_ms(pid)
+    cpu_before = cpu_seconds(pid)  # what a request costs the worker, whatever the load
     outcome: list[str] = []
     worker = threading.Thread(target=lambda: outcome.append(attack(url)))
     worker.start()
@@ -135,7 +129,7 @@ def _under_attack(client: httpx.Client, url: str, pid: int, attack: Callable[[st
         slowest = max(slowest, time.perf_counter() - t0)
         time.sleep(0.01)
     worker.join()
-    return outcome[0], slowest * 1000, _cpu_ms(pid) - cpu_before
+    return outcome[0], slowest * 1000, (cpu_seconds(pid) - cpu_before) * 1000
 
 
 def measure(checkout: Path, model: Path, name: str, attack: Callable[[str], str], repeats: int) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from src import artifacts, launcher
 from src.config import ROOT
-from src.processes import free_port, stop_group, wait_healthy
+from src.processes import cpu_seconds, free_port, stop_group, wait_healthy
 
 CLI = [sys.executable, "-m", "labs", "list"]
 IDLE_S = 0.3  # past /health: long enough for an idle thread pool's spin (OpenBLAS: ~0.1 s) to be counted
@@ -39,15 +39,6 @@ def _model(given: Path | None) -> Path | None:
     """The gated model to serve: --model, else the root's pair (`make model`)."""
     model = given or ROOT / artifacts.MODEL_FILE
     return model if model.is_file() else None
-
-
-def _cpu_s(pid: int) -> float | None:
-    """utime + stime of every thread of `pid` so far (/proc/PID/stat fields 14 and 15); None without /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # no procfs (macOS): the row is left out, said in one line
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _service_start(model: Path, log: Path, cpu: list[float | None]) -> float:
@@ -61,7 +52,10 @@ def _service_start(model: Path, log: Path, cpu: list[float | None]) -> float:
             wait_healthy(f"http://127.0.0.1:{port}/health", proc)
             took = time.perf_counter() - started
             time.sleep(IDLE_S)
-            cpu.append(_cpu_s(proc.pid))
+            try:
+                cpu.append(cpu_seconds(proc.pid))
+            except OSError:  # no procfs (macOS): the row is left out, said in one line
+                cpu.append(None)
             return took
         finally:
             stop_group(proc.pid, proc=proc)

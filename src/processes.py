@@ -157,6 +157,12 @@ def gone(pid: int) -> bool:
             return True
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of every thread of `pid` so far (/proc/PID/stat); OSError where there is no /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop_group(
     pid: int,
     sig: signal.Signals = signal.SIGTERM,
