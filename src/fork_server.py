@@ -13,7 +13,8 @@ and a fresh interpreter would read from the child's environment instead: the BLA
 created single-threaded (each child then sets the count a fresh process would pick, via threadpoolctl) and
 OpenBLAS's idle spin (BLAS_SPIN), the hash seed (PYTHONHASHSEED), and the import-time settings of the
 preimported libraries (e.g. SKLEARN_ASSUME_FINITE). Interpreter options (`python -X ... -m`) are not
-forwarded: `launch` starts those as plain processes.
+forwarded: `launch` starts those as plain processes. What turns a forked child into a fresh `python -m`
+is src/fork_child.py.
 
 Children die with the parent (PR_SET_PDEATHSIG): stopping the launcher leaves
 nothing behind, and a client whose launcher died sees its child killed (-9);
@@ -27,24 +28,22 @@ Callers never talk to it directly: `src.launcher.launch` does, and is a plain Po
 from __future__ import annotations
 
 import array
-import atexit
 import contextlib
 import ctypes
 import gc
 import importlib
-import io
 import json
 import os
-import runpy
 import select
 import signal
 import socket
 import sys
 import time
-import traceback
 import types
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any
+
+from src import fork_child
 
 # Measured with `python -X importtime` over app.main, src.* and deploy.* (docs/ci.md): what every service and CLI
 # imports; matplotlib (0.3 s, the card only) is left out: it reads MPLBACKEND/MPLCONFIGDIR when it is imported.
@@ -76,9 +75,11 @@ PREIMPORT = (
     "uvicorn.lifespan.on",
     "uvicorn.loops.asyncio",
 )
+# Imported before the first child of the module forks, so a launcher that never runs it pays nothing: mlflow (the
+# optional registry extra, no thread at import) took 0.9 s in each `src.registry` and `models:/` gate of tests/registry.
+LATER = {"src.registry": ("mlflow", "mlflow.store.tracking.sqlalchemy_store")}
 # Set before numpy loads: a thread pool created in the parent would not survive a fork.
 SINGLE_THREADED = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # OpenBLAS workers spin 2**28 cycles (~0.1 s of CPU) after each wake before they sleep, and each child's pool
 # resize wakes them; 2**20 (<1 ms) still bridges back-to-back calls. Read as numpy/scipy load OpenBLAS; unless set.
 BLAS_SPIN = ("OPENBLAS_THREAD_TIMEOUT", "20")
@@ -90,12 +91,12 @@ PR_SET_PDEATHSIG = 1
 # ---------------------------------------------------------------- the parent (the zygote)
 
 
-def preimport() -> float:
+def preimport(names: Sequence[str] = PREIMPORT) -> float:
     """Import the third-party stack once, single-threaded; returns the seconds it took."""
     os.environ.update(dict.fromkeys(SINGLE_THREADED, "1"))
     os.environ.setdefault(*BLAS_SPIN)
     started = time.perf_counter()
-    for name in PREIMPORT:
+    for name in names:
         with contextlib.suppress(ImportError):  # an optional library missing only costs its children the import
             importlib.import_module(name)
     gc.collect()
@@ -203,6 +204,8 @@ def _handle(
             raise ValueError(f"this launcher runs {sys.executable}, not {request.get('executable')}")
         if len(fds) != 3:
             raise ValueError(f"a request carries stdin, stdout and stderr, not {len(fds)} descriptors")
+        if not isinstance(request.get("argv"), list) or len(request["argv"]) < 3 or request["argv"][1] != "-m":
+            raise ValueError("a request's argv is [executable, '-m', module, ...]")
     except (OSError, ValueError) as exc:
         for fd in fds:
             os.close(fd)
@@ -210,6 +213,8 @@ def _handle(
             conn.sendall(_line({"error": str(exc)}))
         conn.close()
         return
+    if later := LATER.pop(str(request["argv"][2]), ()):
+        preimport(later)
     sys.stdout.flush()
     sys.stderr.flush()
     parent = os.getpid()
@@ -253,16 +258,16 @@ def _become_child(
     own_pythonpath = os.environ.get("PYTHONPATH", "")  # the launcher's, already in its sys.path
     os.environ.clear()
     os.environ.update(request["env"])
-    _default_signals()
-    _fresh_streams()
-    _thread_pools()
-    sys.path[:] = _module_path(request["cwd"], request["env"], own_pythonpath)
+    fork_child.default_signals()
+    fork_child.fresh_streams()
+    fork_child.thread_pools()
+    sys.path[:] = fork_child.module_path(request["cwd"], request["env"], own_pythonpath)
     for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
         del sys.modules[name]  # the launcher's own package: the child imports its cwd's project fresh
     sys.modules["__main__"] = types.ModuleType("__main__")
     sys.argv = ["-m", *request["argv"][3:]]
     sys.orig_argv = list(request["argv"])
-    os._exit(_run_as_main(request["argv"][2]))
+    os._exit(fork_child.run_as_main(request["argv"][2]))
 
 
 def _die_with(parent: int, sig: int = signal.SIGKILL) -> None:
@@ -286,93 +291,6 @@ def _end_with(starter: int, path: str) -> None:
 
     signal.signal(signal.SIGTERM, ended)
     _die_with(starter, signal.SIGTERM)
-
-
-def _default_signals() -> None:
-    """What a fresh interpreter starts with: Ctrl-C raises KeyboardInterrupt, SIGTERM and SIGCHLD act as default."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # blocked since the fork: one sent now ends it
-
-
-def _fresh_streams() -> None:
-    """sys.std* over the new descriptors, buffered as a fresh interpreter buffers them (PYTHONUNBUFFERED, tty)."""
-    unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
-    encoding, _, errors = os.environ.get("PYTHONIOENCODING", "").partition(":")
-    encoding = encoding or (sys.__stdout__.encoding if sys.__stdout__ else "utf-8")
-
-    def stream(fd: int, mode: str, err: str, line: bool) -> IO[str]:
-        raw = io.FileIO(fd, mode, closefd=False)
-        if mode == "r":
-            return io.TextIOWrapper(io.BufferedReader(raw), encoding, errors or err)
-        buffered = raw if unbuffered else io.BufferedWriter(raw)
-        return io.TextIOWrapper(
-            buffered, encoding, errors or err, line_buffering=line or os.isatty(fd), write_through=unbuffered
-        )
-
-    sys.stdin = sys.__stdin__ = stream(0, "r", "strict", False)
-    sys.stdout = sys.__stdout__ = stream(1, "w", "strict", False)
-    sys.stderr = sys.__stderr__ = stream(2, "w", "backslashreplace", True)
-
-
-def _thread_pools() -> None:
-    """BLAS/OpenMP threads as a fresh process would have them: the env's count, else one per CPU."""
-    if "threadpoolctl" not in sys.modules:
-        return
-    wanted = next((os.environ[v] for v in THREAD_VARS if os.environ.get(v, "").isdigit()), None)
-    with contextlib.suppress(Exception):  # a BLAS that cannot be resized keeps one thread: slower, never wrong
-        sys.modules["threadpoolctl"].threadpool_limits(int(wanted) if wanted else os.cpu_count())
-
-
-def _module_path(cwd: str, env: dict[str, str], own_pythonpath: str) -> list[str]:
-    """sys.path as `python -m` builds it: the cwd first, then PYTHONPATH, then the interpreter's own path."""
-    inherited = {os.path.abspath(p) for p in own_pythonpath.split(os.pathsep) if p}
-    base = [p for p in sys.path[1:] if os.path.abspath(p) not in inherited]
-    extra = [os.path.join(cwd, p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return [cwd, *extra, *base]
-
-
-def _run_as_main(module: str) -> int:
-    """Run `module` as `python -m` does (runpy's own entry for -m), then shut down as the interpreter would."""
-    interrupted = False
-    try:
-        runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]  # what -m itself calls
-        code = 0
-    except SystemExit as exc:
-        code = _exit_code(exc)
-    except KeyboardInterrupt:
-        traceback.print_exc()
-        code, interrupted = 1, True
-    except BaseException:  # an uncaught exception: the traceback on stderr, exit 1
-        sys.excepthook(*sys.exc_info())
-        code = 1
-    _shutdown()
-    if interrupted:  # a fresh interpreter dies of the SIGINT it did not handle: Popen sees -2
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-    return code
-
-
-def _exit_code(exc: SystemExit) -> int:
-    if exc.code is None:
-        return 0
-    if isinstance(exc.code, int):
-        return exc.code & 0xFF
-    print(exc.code, file=sys.stderr)
-    return 1
-
-
-def _shutdown() -> None:
-    """The interpreter's own order: wait for non-daemon threads, run atexit handlers, flush the streams."""
-    threading = sys.modules.get("threading")
-    if threading is not None:
-        with contextlib.suppress(Exception):
-            threading._shutdown()  # type: ignore[attr-defined]
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,19 @@ import pytest
 
 from src import config, data, launcher
 from src.make_dataset import generate, write
+from tools import xdist_worker
 from tools.gated import gated
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`-n N` workers fork from the launcher CHURN_LAUNCHER names, as every other `python -m` does.
+
+    A plain worker is a fresh interpreter paying ~2.4 s of CPU to import pytest and the stack
+    (tools/xdist_worker.py); without a live launcher, or with a --tx of the caller's own, nothing changes.
+    """
+    tx, socket = getattr(config.option, "tx", None), launcher.socket_path()
+    if tx and socket and os.path.exists(socket) and set(tx) == {"popen"}:
+        config.option.tx = xdist_worker.worker_spec(len(tx), socket)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,6 +8,7 @@ pass on a launcher that is wrong in the same way a test author expects.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -248,3 +249,45 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_the_registry_extra_is_imported_by_the_launcher_once_a_registry_cli_asks_for_it(
+    tmp_path: Path, via_launcher: launcher.Server
+) -> None:
+    """mlflow costs a registry CLI 0.9 s; the launcher imports it once, for the first `src.registry` child only."""
+    registry = launcher.launch([PY, "-m", "src.registry", "--help"], cwd=ROOT, stdout=subprocess.PIPE)
+    assert registry.communicate(timeout=120)[0], "the registry CLI printed no help"
+    assert registry.returncode == 0
+    _probe(tmp_path, "import sys; print(sorted(m for m in ('mlflow', 'sqlalchemy') if m in sys.modules))")
+    probe = launcher.launch([PY, "-m", "probe"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    found = json.loads(probe.communicate(timeout=60)[0].replace("'", '"'))
+    installed = importlib.util.find_spec("mlflow") is not None
+    assert found == (["mlflow", "sqlalchemy"] if installed else []), (
+        f"after a registry CLI the launcher's children start with {found} imported "
+        f"({'with' if installed else 'without'} the registry extra installed)"
+    )
+
+
+def test_pytest_xdist_workers_fork_from_the_launcher_and_run_their_tests(
+    tmp_path: Path, via_launcher: launcher.Server
+) -> None:
+    """`-n 2` under a launcher: both workers are its children (tests/conftest.py, tools/xdist_worker.py)."""
+    (tmp_path / "test_where.py").write_text(
+        textwrap.dedent(
+            """
+            import os, pathlib
+            def test_one(): pathlib.Path(f"{os.environ['PYTEST_XDIST_WORKER']}.ppid").write_text(str(os.getppid()))
+            def test_two(): pathlib.Path(f"{os.environ['PYTEST_XDIST_WORKER']}.ppid").write_text(str(os.getppid()))
+            """
+        )
+    )
+    argv = [PY, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.conftest", "-n", "2", "-q", str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = launcher.launch(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = run.communicate(timeout=180)[0]
+    assert run.returncode == 0, output[-3000:]
+    parents = {p.stem: int(p.read_text()) for p in tmp_path.glob("gw*.ppid")}
+    assert parents, f"no worker ran a test:\n{output[-2000:]}"
+    assert set(parents.values()) == {via_launcher.proc.pid}, (
+        f"workers' parents {parents}, the launcher is {via_launcher.proc.pid}: a fresh interpreter per worker"
+    )
