@@ -282,7 +282,8 @@ def test_pytest_xdist_workers_fork_from_the_launcher_and_run_their_tests(
         )
     )
     argv = [PY, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.conftest", "-n", "2", "-q", str(tmp_path)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}  # the caller's plugins are not ours
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     run = launcher.launch(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = run.communicate(timeout=180)[0]
     assert run.returncode == 0, output[-3000:]
