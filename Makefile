@@ -128,11 +128,13 @@ system-deps: ## install the system packages the tests need (nginx; prometheus wi
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
+# pytest-xdist's options for N workers (forked from the launcher under make test, tools/xdist_worker.py); none for 1.
+xdist = $(if $(filter-out 1,$(1)),-n $(1) --dist load)
 # tests/deploy waits on real processes (traffic windows, Prometheus scrapes, nginx timeouts) more than it computes:
 # DEPLOY_WORKERS pytest workers (pytest-xdist) share its tests; DEPLOY_WORKERS=1 runs them in one process, in order.
 DEPLOY_WORKERS ?= 2
 deploy: venv system-deps ## tests/deploy: nginx stages, shadow, canary, rollout as real processes; the k8s export
-	$(PYTEST) $(if $(filter-out 1,$(DEPLOY_WORKERS)),-n $(DEPLOY_WORKERS) --dist load) tests/deploy
+	$(PYTEST) $(call xdist,$(DEPLOY_WORKERS)) tests/deploy
 
 .PHONY: pages
 pages: venv system-deps ## tests/pages: the model card and drift page drawn by their CLIs in a real headless Chromium
@@ -224,8 +226,11 @@ drift: venv ## recent predictions vs the training snapshot (PSI per input): make
 
 # Course labs (docs/lab.md): seeded faults, each caught by its own surface, graded offline.
 .PHONY: labs lab-matrix lab-list lab-start lab-check lab-reset
+# tests/labs clones the course for each lab and waits on git and pytest in the clones: LABS_WORKERS pytest workers
+# share its tests (each with its own course copy and verdict cache); LABS_WORKERS=1 runs them in one process, in order.
+LABS_WORKERS ?= 2
 labs: venv ## tests/labs: every lab seeded and solved; code, data and model labs graded end to end; the CLI; the export
-	$(PYTEST) tests/labs
+	$(PYTEST) $(call xdist,$(LABS_WORKERS)) tests/labs
 
 lab-matrix: venv system-deps ## tests/lab_matrix: every lab caught by its own surface in the full and quick check, then solved (minutes)
 	$(PYTEST) -v -s --durations=0 tests/lab_matrix
