@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from src import artifacts, launcher, loopback, schema
+from src import artifacts, fork_client, launcher, loopback, schema
 from src.config import ROOT
 from src.processes import free_port, poll_until, stop_group, wait_healthy
 
@@ -258,9 +258,9 @@ def test_the_registry_extra_is_imported_by_the_launcher_once_a_registry_cli_asks
     registry = launcher.launch([PY, "-m", "src.registry", "--help"], cwd=ROOT, stdout=subprocess.PIPE)
     assert registry.communicate(timeout=120)[0], "the registry CLI printed no help"
     assert registry.returncode == 0
-    _probe(tmp_path, "import sys; print(sorted(m for m in ('mlflow', 'sqlalchemy') if m in sys.modules))")
+    _probe(tmp_path, "import json, sys; print(json.dumps([m for m in ('mlflow', 'sqlalchemy') if m in sys.modules]))")
     probe = launcher.launch([PY, "-m", "probe"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
-    found = json.loads(probe.communicate(timeout=60)[0].replace("'", '"'))
+    found = json.loads(probe.communicate(timeout=60)[0])
     installed = importlib.util.find_spec("mlflow") is not None
     assert found == (["mlflow", "sqlalchemy"] if installed else []), (
         f"after a registry CLI the launcher's children start with {found} imported "
@@ -292,3 +292,17 @@ def test_pytest_xdist_workers_fork_from_the_launcher_and_run_their_tests(
     assert set(parents.values()) == {via_launcher.proc.pid}, (
         f"workers' parents {parents}, the launcher is {via_launcher.proc.pid}: a fresh interpreter per worker"
     )
+
+
+@pytest.mark.parametrize(
+    "argv", [[PY, "-c", "print(1)"], [PY, "-m"], [PY, "probe"]], ids=["-c", "no module", "a script"]
+)
+def test_a_request_that_is_not_python_dash_m_is_refused_in_one_line_and_the_launcher_keeps_serving(
+    argv: list[str], tmp_path: Path, via_launcher: launcher.Server
+) -> None:
+    with pytest.raises(ValueError, match=r"^a request's argv is \[executable, '-m', module, \.\.\.\]$"):
+        fork_client.request(via_launcher.path, argv, str(tmp_path), dict(os.environ), (0, 1, 2))
+    _probe(tmp_path, "print('served')")
+    after = launcher.launch([PY, "-m", "probe"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    assert isinstance(after, launcher.Launched), "the launcher stopped answering after a refused request"
+    assert after.communicate(timeout=60)[0] == "served\n"
