@@ -17,6 +17,8 @@ import runpy
 import signal
 import sys
 import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import IO
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -65,6 +67,63 @@ def module_path(cwd: str, env: dict[str, str], own_pythonpath: str) -> list[str]
     base = [p for p in sys.path[1:] if os.path.abspath(p) not in inherited]
     extra = [os.path.join(cwd, p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     return [cwd, *extra, *base]
+
+
+@dataclass(frozen=True)
+class Preloaded:
+    """The project's own modules the parent imported: where each package was found, and each file as it was."""
+
+    roots: dict[str, str] = field(default_factory=dict)  # top-level package -> the sys.path entry holding it
+    files: dict[str, tuple[int, int]] = field(default_factory=dict)  # module file -> (st_mtime_ns, st_size)
+
+    @classmethod
+    def record(cls, packages: Iterable[str]) -> Preloaded:
+        """What the parent has imported of `packages`, taken once it imported them."""
+        roots, files = {}, {}
+        for name, module in list(sys.modules.items()):
+            top, path = name.partition(".")[0], getattr(module, "__file__", None)
+            if top not in packages or not path:
+                continue
+            if name == top:
+                roots[top] = os.path.realpath(os.path.dirname(os.path.dirname(path)))
+            with contextlib.suppress(OSError):
+                stat = os.stat(path)
+                files[path] = (stat.st_mtime_ns, stat.st_size)
+        return cls(roots, files)
+
+    def current(self, path: list[str]) -> bool:
+        """True when `python -m` on `path` would import these very files, unedited, and nothing else first."""
+        if not self.roots:
+            return False
+        for top, root in self.roots.items():
+            found = next((e for e in path if os.path.isfile(os.path.join(e, top, "__init__.py"))), None)
+            if found is None or os.path.realpath(found) != root:
+                return False
+        for file, stamp in self.files.items():
+            try:
+                stat = os.stat(file)
+            except OSError:
+                return False
+            if (stat.st_mtime_ns, stat.st_size) != stamp:
+                return False
+        return True
+
+
+def own_modules(preloaded: Preloaded, module: str) -> None:
+    """sys.modules as a fresh `python -m module` in this cwd would build it.
+
+    The parent's project modules stay only when this child would import the
+    same files (same checkout, none edited since): another copy of the tree,
+    a cwd without the project, or an edit means every one is imported fresh.
+    The module `-m` executes (`module`, or a package's `__main__`) runs fresh
+    either way: found already imported, runpy would warn. A package stays, or
+    its submodules would no longer be its attributes.
+    """
+    fresh = {f"{module}.__main__"} | ({module} if not hasattr(sys.modules.get(module), "__path__") else set())
+    if not preloaded.current(sys.path):
+        fresh.update(n for n in sys.modules if n.partition(".")[0] in {*preloaded.roots, "src"})  # src: the parent's
+    for name in fresh & set(sys.modules):
+        del sys.modules[name]
 
 
 def run_as_main(module: str) -> int:

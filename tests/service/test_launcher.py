@@ -22,6 +22,7 @@ import pytest
 from src import artifacts, fork_client, launcher, loopback, schema
 from src.config import ROOT
 from src.processes import free_port, poll_until, stop_group, wait_healthy
+from tools.copies import copy_tree
 
 PY = sys.executable
 # Bodies of a probe module run as `python -m probe`, and what a fresh interpreter does with each.
@@ -218,6 +219,41 @@ def test_a_project_cli_says_the_same_through_the_launcher_and_fresh(
     forked, fresh = _both([PY, "-m", "src.drift", "--log", str(ROOT / "no" / "such.log")], ROOT, server, monkeypatch)
     assert fresh[0] != 0, "the reference must refuse a missing log"
     assert forked == fresh
+
+
+# Where `import src.schema` lands, and whether the project's modules were imported before the probe ran.
+PROJECT_PROBE = """
+import json, sys
+preloaded = "app.main" in sys.modules
+try:
+    import src.schema
+    where = src.schema.__file__
+except ImportError:
+    where = None
+print(json.dumps({"preloaded": preloaded, "schema": where}))
+"""
+
+
+@pytest.mark.parametrize("cwd", ["this checkout", "a copy of the tree", "a folder without the project"])
+def test_a_child_runs_the_project_files_a_fresh_interpreter_would_import(
+    cwd: str, tmp_path: Path, server: launcher.Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The launcher imported this checkout's modules once; a child elsewhere must never see them."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    _probe(probe, PROJECT_PROBE)
+    folder = {"this checkout": ROOT, "a copy of the tree": tmp_path / "copy", "a folder without the project": probe}
+    if cwd == "a copy of the tree":
+        copy_tree(folder[cwd])
+    if cwd != "a folder without the project":
+        monkeypatch.setenv("PYTHONPATH", str(probe))
+    forked, fresh = _both([PY, "-m", "probe"], folder[cwd], server, monkeypatch)
+    assert fresh[0] == 0, fresh
+    through, plain = json.loads(forked[1]), json.loads(fresh[1])
+    assert through["schema"] == plain["schema"], f"{cwd}: the child imported {through['schema']}, not {plain['schema']}"
+    assert through["preloaded"] == (cwd == "this checkout"), (
+        f"{cwd}: the launcher's project modules were {'' if through['preloaded'] else 'not '}kept for the child"
+    )
 
 
 def test_uvicorn_started_by_the_launcher_serves_the_same_predictions_as_a_fresh_one(
