@@ -19,10 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from deploy.drivers.traffic import post
-from src import loopback
+from deploy.drivers.traffic import Connection, post
 from src.processes import poll_until
 
 KINDS = ("predict", "batch")
@@ -139,9 +136,7 @@ class KeepAliveLoad:
         offset = n * 997 % len(self.bodies)
         bodies = itertools.cycle(self.bodies[offset:] + self.bodies[:offset])
         path = "/predict" if kind == "predict" else "/predict/batch"
-        # One connection per client, kept alive: the pool never opens a second one beside it.
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        with loopback.client(base_url=self.url, timeout=10.0, limits=limits) as client:
+        with Connection(self.url, timeout=10.0) as client:  # one connection per client, kept alive
             while not self._stop.is_set():
                 if kind == "predict":
                     body: Any = next(bodies)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from deploy.drivers.traffic import post
+from deploy.drivers.traffic import Connection, post
 from src import loopback
 from src.config import ROOT
 from src.schema import EXAMPLE_CUSTOMER
@@ -91,7 +91,7 @@ def closing_server(behaviour: str) -> Iterator[tuple[str, list[int]]]:
 
 
 def test_a_keepalive_connection_closed_under_a_request_is_served_by_one_retry() -> None:
-    with closing_server("close") as (url, per_connection), loopback.client(base_url=url, timeout=5) as client:
+    with closing_server("close") as (url, per_connection), Connection(url, timeout=5) as client:
         first = post(client, "/predict", EXAMPLE_CUSTOMER)
         second = post(client, "/predict", EXAMPLE_CUSTOMER)
         raw = post(client, "/predict", EXAMPLE_CUSTOMER)
@@ -100,21 +100,21 @@ def test_a_keepalive_connection_closed_under_a_request_is_served_by_one_retry() 
     assert second.response is not None, f"the request was lost: {second.error}"
     assert second.response.json() == ANSWER
     assert second.retried, "served without a retry: the server did not close the connection under it"
-    assert "RemoteProtocolError" in (second.error or ""), f"the retry was for another failure: {second.error}"
+    assert "RemoteDisconnected" in (second.error or ""), f"the retry was for another failure: {second.error}"
     assert raw.response is not None
     assert not raw.retried
     assert per_connection[:2] == [2, 2], f"the retry did not go on a fresh connection: {per_connection}"
 
 
 def test_without_the_retry_the_same_close_loses_the_request() -> None:
-    with closing_server("close") as (url, _), loopback.client(base_url=url, timeout=5) as client:
+    with closing_server("close") as (url, _), Connection(url, timeout=5) as client:
         post(client, "/predict", EXAMPLE_CUSTOMER, retry=False)
         lost = post(client, "/predict", EXAMPLE_CUSTOMER, retry=False)
     assert lost.response is None, "the raw figure must count a request the server never answered as lost"
 
 
 def test_an_answer_that_started_and_broke_is_not_retried() -> None:
-    with closing_server("partial") as (url, per_connection), loopback.client(base_url=url, timeout=5) as client:
+    with closing_server("partial") as (url, per_connection), Connection(url, timeout=5) as client:
         post(client, "/predict", EXAMPLE_CUSTOMER)
         broken = post(client, "/predict", EXAMPLE_CUSTOMER)
     assert broken.response is None, "a response cut short must count as lost, never as served"
@@ -123,7 +123,7 @@ def test_an_answer_that_started_and_broke_is_not_retried() -> None:
 
 
 def test_a_timeout_is_not_retried_the_service_may_still_be_scoring() -> None:
-    with closing_server("stall") as (url, per_connection), loopback.client(base_url=url, timeout=0.5) as client:
+    with closing_server("stall") as (url, per_connection), Connection(url, timeout=0.5) as client:
         post(client, "/predict", EXAMPLE_CUSTOMER)
         timed_out = post(client, "/predict", EXAMPLE_CUSTOMER)
     assert timed_out.response is None
