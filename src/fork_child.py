@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.machinery
 import io
 import os
 import runpy
@@ -61,6 +62,12 @@ def thread_pools() -> None:
         sys.modules["threadpoolctl"].threadpool_limits(int(wanted) if wanted else os.cpu_count())
 
 
+def fresh_tempdir() -> None:
+    """tempfile picks its folder once, from TMPDIR, at first use: a parent that used it must not pick for the child."""
+    if "tempfile" in sys.modules:
+        sys.modules["tempfile"].tempdir = None
+
+
 def module_path(cwd: str, env: dict[str, str], own_pythonpath: str) -> list[str]:
     """sys.path as `python -m` builds it: the cwd first, then PYTHONPATH, then the interpreter's own path."""
     inherited = {os.path.abspath(p) for p in own_pythonpath.split(os.pathsep) if p}
@@ -73,7 +80,7 @@ def module_path(cwd: str, env: dict[str, str], own_pythonpath: str) -> list[str]
 class Preloaded:
     """The project's own modules the parent imported: where each package was found, and each file as it was."""
 
-    roots: dict[str, str] = field(default_factory=dict)  # top-level package -> the sys.path entry holding it
+    roots: dict[str, str] = field(default_factory=dict)  # top-level package -> its __init__.py, as imported
     files: dict[str, tuple[int, int]] = field(default_factory=dict)  # module file -> (st_mtime_ns, st_size)
 
     @classmethod
@@ -85,7 +92,7 @@ class Preloaded:
             if top not in packages or not path:
                 continue
             if name == top:
-                roots[top] = os.path.realpath(os.path.dirname(os.path.dirname(path)))
+                roots[top] = os.path.abspath(path)
             with contextlib.suppress(OSError):
                 stat = os.stat(path)
                 files[path] = (stat.st_mtime_ns, stat.st_size)
@@ -95,10 +102,10 @@ class Preloaded:
         """True when `python -m` on `path` would import these very files, unedited, and nothing else first."""
         if not self.roots:
             return False
-        for top, root in self.roots.items():
-            found = next((e for e in path if os.path.isfile(os.path.join(e, top, "__init__.py"))), None)
-            if found is None or os.path.realpath(found) != root:
-                return False
+        for top, origin in self.roots.items():  # the import system's own search: a module, a package, an extension
+            spec = importlib.machinery.PathFinder.find_spec(top, path)
+            if spec is None or spec.origin is None or os.path.abspath(spec.origin) != origin:
+                return False  # not importable here, or another file first (a copy, `top.py`, a symlinked path)
         for file, stamp in self.files.items():
             try:
                 stat = os.stat(file)

@@ -301,6 +301,7 @@ def _become_child(
     fork_child.default_signals()
     fork_child.fresh_streams()
     fork_child.thread_pools()
+    fork_child.fresh_tempdir()
     sys.path[:] = fork_child.module_path(request["cwd"], request["env"], own_pythonpath)
     fork_child.own_modules(preloaded, request["argv"][2])
     sys.modules["__main__"] = types.ModuleType("__main__")

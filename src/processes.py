@@ -39,7 +39,6 @@ STARTUP_TIMEOUT_S = 120.0
 PORT_FLOOR = 15000  # above the usual development servers' well-known ports
 PORT_LEASE_S = 900.0  # longer than the longest page a docs test walks through with its ports
 PORT_TRIES = 200
-LEASES = Path(tempfile.gettempdir()) / f"churn-port-leases-{os.getuid()}"
 
 T = TypeVar("T")
 
@@ -57,13 +56,18 @@ def free_port() -> int:
     to collide with, and the bind check sees those that listen.
     """
     low, _ = _ephemeral_range()
-    LEASES.mkdir(mode=0o700, exist_ok=True)
+    leases().mkdir(mode=0o700, exist_ok=True)
     pick = random.SystemRandom()  # never a seeded sequence two processes share
     for _ in range(PORT_TRIES):
         port = pick.randrange(PORT_FLOOR, max(low, PORT_FLOOR + 1000))
         if _leased(port) and _bindable(port):
             return port
     raise RuntimeError(f"no free port in {PORT_TRIES} tries between {PORT_FLOOR} and {low}")
+
+
+def leases() -> Path:
+    """The lease folder, in this process's temp folder (TMPDIR), read when a port is picked, not at import."""
+    return Path(tempfile.gettempdir()) / f"churn-port-leases-{os.getuid()}"
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -76,7 +80,7 @@ def _ephemeral_range() -> tuple[int, int]:
 
 def _leased(port: int) -> bool:
     """True when this call took the port's lease: none held it, or its holder's lease ran out."""
-    lease = LEASES / str(port)
+    lease = leases() / str(port)
     try:
         os.close(os.open(lease, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         return True

@@ -221,36 +221,48 @@ def test_a_project_cli_says_the_same_through_the_launcher_and_fresh(
     assert forked == fresh
 
 
-# Where `import src.schema` lands, and whether the project's modules were imported before the probe ran.
+# Where `import src.schema` lands, the temp folder, and whether the project was imported before the probe ran.
 PROJECT_PROBE = """
-import json, sys
+import json, sys, tempfile
 preloaded = "app.main" in sys.modules
 try:
     import src.schema
     where = src.schema.__file__
 except ImportError:
     where = None
-print(json.dumps({"preloaded": preloaded, "schema": where}))
+print(json.dumps({"preloaded": preloaded, "schema": where, "tmp": tempfile.gettempdir()}))
 """
+# cwd -> (the child's folder, its PYTHONPATH): the probe is in `probe/`, the child's TMPDIR is `tmp/`.
+WHERE = {
+    "this checkout": ("checkout", "probe"),
+    "a copy of the tree": ("copy", "probe"),
+    "a folder without the project": ("probe", ""),
+    "a src.py first on the path": ("shadow", "probe:checkout"),
+    "the checkout through a symlink": ("probe", "link"),
+}
 
 
-@pytest.mark.parametrize("cwd", ["this checkout", "a copy of the tree", "a folder without the project"])
+@pytest.mark.parametrize("cwd", list(WHERE))
 def test_a_child_runs_the_project_files_a_fresh_interpreter_would_import(
     cwd: str, tmp_path: Path, server: launcher.Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The launcher imported this checkout's modules once; a child elsewhere must never see them."""
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    _probe(probe, PROJECT_PROBE)
-    folder = {"this checkout": ROOT, "a copy of the tree": tmp_path / "copy", "a folder without the project": probe}
-    if cwd == "a copy of the tree":
-        copy_tree(folder[cwd])
-    if cwd != "a folder without the project":
-        monkeypatch.setenv("PYTHONPATH", str(probe))
-    forked, fresh = _both([PY, "-m", "probe"], folder[cwd], server, monkeypatch)
+    """The launcher imported this checkout's modules once; a child that would import others must never see them."""
+    (tmp_path / "probe").mkdir()
+    _probe(tmp_path / "probe", PROJECT_PROBE)
+    copy_tree(tmp_path / "copy")
+    (tmp_path / "shadow").mkdir()
+    (tmp_path / "shadow" / "src.py").write_text("NOT_THE_PACKAGE = True\n")  # `import src` finds this first
+    (tmp_path / "link").symlink_to(ROOT)
+    (tmp_path / "tmp").mkdir()
+    folders = {"checkout": ROOT} | {name: tmp_path / name for name in ("copy", "probe", "shadow", "link")}
+    folder, pythonpath = WHERE[cwd]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(str(folders[p]) for p in pythonpath.split(":") if p))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    forked, fresh = _both([PY, "-m", "probe"], folders[folder], server, monkeypatch)
     assert fresh[0] == 0, fresh
     through, plain = json.loads(forked[1]), json.loads(fresh[1])
     assert through["schema"] == plain["schema"], f"{cwd}: the child imported {through['schema']}, not {plain['schema']}"
+    assert through["tmp"] == plain["tmp"] == str(tmp_path / "tmp"), f"{cwd}: the child's TMPDIR was not its own"
     assert through["preloaded"] == (cwd == "this checkout"), (
         f"{cwd}: the launcher's project modules were {'' if through['preloaded'] else 'not '}kept for the child"
     )

@@ -54,6 +54,23 @@ def test_another_copy_of_the_package_first_on_the_path_means_a_fresh_import(
     assert not preloaded.current([str(copy), str(first)]), "a child in a copy would run the launcher's files"
 
 
+def test_a_plain_module_of_the_same_name_first_on_the_path_means_a_fresh_import(
+    imported: tuple[Path, Preloaded], tmp_path: Path
+) -> None:
+    first, preloaded = imported
+    (tmp_path / "shadow").mkdir()
+    (tmp_path / "shadow" / f"{PACKAGE}.py").write_text("VALUE = 3\n")
+    assert not preloaded.current([str(tmp_path / "shadow"), str(first)]), "`import` would find the module first"
+
+
+def test_the_same_folder_through_a_symlink_means_a_fresh_import(
+    imported: tuple[Path, Preloaded], tmp_path: Path
+) -> None:
+    first, preloaded = imported
+    (tmp_path / "link").symlink_to(first)
+    assert not preloaded.current([str(tmp_path / "link")]), "a fresh interpreter's __file__ would name the link"
+
+
 def test_a_path_without_the_project_means_a_fresh_import(imported: tuple[Path, Preloaded], tmp_path: Path) -> None:
     _, preloaded = imported
     assert not preloaded.current([str(tmp_path)]), "a fresh interpreter here could not import the package at all"
