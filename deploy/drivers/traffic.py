@@ -72,22 +72,43 @@ class Connection:
         self._conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> Response:
-        """POST and read the whole answer; NoResponse when not a byte of it came back."""
+        """POST and read the whole answer; NoResponse when not a byte of it came back, else the error as raised."""
         try:
-            self._conn.request("POST", path, body, {"Content-Type": "application/json", **headers})
-            answer = self._conn.getresponse()
-        except (http.client.RemoteDisconnected, ConnectionError, http.client.BadStatusLine) as exc:
-            self.close()
-            raise NoResponse(f"{type(exc).__name__}: {exc}") from exc
+            early = self._send(path, body, headers)
+            answer = self._head(early)
+            if answer.length is None and not answer.chunked:
+                raise http.client.HTTPException("an answer without Content-Length or chunked framing (cut short?)")
+            content = answer.read()
         except BaseException:
             self.close()
             raise
-        try:
-            content = answer.read()
-        except BaseException:  # the answer started, then broke (or timed out)
+        if early:  # the server closed it, and http.client still waits to finish sending the broken-off request
             self.close()
-            raise
         return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, content)
+
+    def _send(self, path: str, body: bytes, headers: dict[str, str]) -> bool:
+        """True when the send broke on an open connection: a server may answer (a 413) and close before it
+        has read the whole body, as nginx does, and that answer is still there to read."""
+        try:
+            self._conn.request("POST", path, body, {"Content-Type": "application/json", **headers})
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            if self._conn.sock is None:
+                raise NoResponse(f"{type(exc).__name__}: {exc}") from exc
+            return True
+        except ConnectionError as exc:  # refused: nothing was sent
+            raise NoResponse(f"{type(exc).__name__}: {exc}") from exc
+        return False
+
+    def _head(self, early: bool) -> http.client.HTTPResponse:
+        """The status line and headers; NoResponse when the connection ended before a byte of them."""
+        try:
+            if not early:
+                return self._conn.getresponse()
+            answer = http.client.HTTPResponse(self._conn.sock, method="POST")
+            answer.begin()
+            return answer
+        except ConnectionError as exc:  # http.client.RemoteDisconnected is one: closed without a byte
+            raise NoResponse(f"{type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         self._conn.close()

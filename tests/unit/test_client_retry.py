@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 from deploy.drivers.traffic import Connection, post
 from src import loopback
 from src.config import ROOT
@@ -27,8 +29,8 @@ from src.schema import EXAMPLE_CUSTOMER
 ANSWER = {"churn_probability": 0.25}
 
 
-def _read_request(conn: socket.socket) -> bytes | None:
-    """One whole request (head + Content-Length body), or None when the client closed."""
+def _read_request(conn: socket.socket, whole: bool = True) -> bytes | None:
+    """One request (head + Content-Length body; the head only unless `whole`), or None when the client closed."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
@@ -37,7 +39,7 @@ def _read_request(conn: socket.socket) -> bytes | None:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1)) if b"ontent-" in head else 0
-    while len(body) < length:
+    while whole and len(body) < length:
         body += conn.recv(65536)
     return head
 
@@ -48,9 +50,19 @@ def _ok(conn: socket.socket) -> None:
     conn.sendall(payload)
 
 
+# What the first connection sends its 2nd request before it closes: started answers that broke off.
+BROKEN = {
+    "partial": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{",  # the body cut short
+    "headless": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n",  # the head cut short
+    "garbled": b"HTTP/1.1 2",  # the status line cut short
+}
+TOO_LARGE = b"HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
 @contextmanager
 def closing_server(behaviour: str) -> Iterator[tuple[str, list[int]]]:
-    """A server whose first connection answers once, then on its 2nd request: `close`, `partial` or `stall`.
+    """A server whose first connection answers once, then on its 2nd request: `close`, `stall`, a BROKEN answer,
+    or `early-413` (a whole 413 sent, and the connection closed, before it read the request's body).
 
     Every later connection answers every request. Yields the URL and the
     number of requests each connection received.
@@ -63,11 +75,14 @@ def closing_server(behaviour: str) -> Iterator[tuple[str, list[int]]]:
 
     def serve(conn: socket.socket, index: int) -> None:
         with conn:
-            while not stop.is_set() and _read_request(conn) is not None:
+            early = index == 0 and behaviour == "early-413"
+            while not stop.is_set() and _read_request(conn, whole=not (early and per_connection[0] == 1)) is not None:
                 per_connection[index] += 1
                 if index == 0 and per_connection[index] == 2:
-                    if behaviour == "partial":
-                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+                    if behaviour in BROKEN:
+                        conn.sendall(BROKEN[behaviour])
+                    elif early:
+                        conn.sendall(TOO_LARGE)
                     elif behaviour == "stall":
                         stop.wait(5)
                     return  # `close`: the kept-alive connection closes under the request, no byte sent
@@ -113,13 +128,29 @@ def test_without_the_retry_the_same_close_loses_the_request() -> None:
     assert lost.response is None, "the raw figure must count a request the server never answered as lost"
 
 
-def test_an_answer_that_started_and_broke_is_not_retried() -> None:
-    with closing_server("partial") as (url, per_connection), Connection(url, timeout=5) as client:
+@pytest.mark.parametrize("behaviour", list(BROKEN))
+def test_an_answer_that_started_and_broke_is_not_retried(behaviour: str) -> None:
+    with closing_server(behaviour) as (url, per_connection), Connection(url, timeout=5) as client:
         post(client, "/predict", EXAMPLE_CUSTOMER)
         broken = post(client, "/predict", EXAMPLE_CUSTOMER)
     assert broken.response is None, "a response cut short must count as lost, never as served"
     assert not broken.retried, "a started answer was sent again"
     assert len(per_connection) == 1, f"a started answer was sent again on a new connection: {per_connection}"
+
+
+def test_an_answer_sent_before_the_body_was_read_is_an_answer_not_a_lost_request() -> None:
+    """A 413 for a body over the limit comes, and the connection closes, while the client is still sending."""
+    big = {"customers": [EXAMPLE_CUSTOMER] * 40_000}  # ~10 MB: more than the socket buffers hold, so the send breaks
+    with closing_server("early-413") as (url, per_connection), Connection(url, timeout=5) as client:
+        post(client, "/predict", EXAMPLE_CUSTOMER)
+        refused = post(client, "/predict/batch", big)
+        after = post(client, "/predict", EXAMPLE_CUSTOMER)
+    assert refused.response is not None, f"the server's 413 was counted as no answer at all: {refused.error}"
+    assert refused.response.status_code == 413
+    assert not refused.retried, "an answered request was sent again"
+    assert after.response is not None, f"the next request needs a new connection: {after.error}"
+    assert after.response.status_code == 200
+    assert per_connection == [2, 1], f"one refused request, then one on a new connection: {per_connection}"
 
 
 def test_a_timeout_is_not_retried_the_service_may_still_be_scoring() -> None:
