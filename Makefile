@@ -80,7 +80,8 @@ serve: venv serve-check ## serve the gated model_candidate.skops (of ARTIFACT_DI
 SURFACES := lint unit data model service surfaces registry deploy pages labs docs
 # The surfaces after the gate (model) wait on real processes more than they compute: LANES of them run at once
 # (on 2 cores three lanes keep both cores busy; docs/ci.md has the figures), and once lint is green one lane
-# already runs them, shortest first, beside unit, data and model (one process, one core), printed after the gate.
+# already runs them, shortest first, beside unit, data and model (one process, one core), printed after the gate;
+# after the gate that lane goes on from the short end while the LANES start from the long end.
 LANES ?= 3
 
 test: venv ## every surface, cheapest first (after lint one beside the gate, after it LANES=3 at once), stopping at the first red one; wall times to .bench/

@@ -11,7 +11,8 @@ longest first by their median wall time over the last 5 finished runs. Their out
 While the cheap surfaces after lint run (one process, one core: the unit
 tests take ~25 s) a lane beside them already runs surfaces from after the
 gate, shortest first, their output printed once the gate is through (not
-with LANES=1).
+with LANES=1); after the gate that lane goes on, still from the short end,
+beside the lanes that start from the long end.
 After a red surface no new one starts; those already running finish.
 
 The wall times go to .bench/suite.json with the commit and the machine's load,
@@ -127,6 +128,7 @@ class _Running:
     proc: subprocess.Popen
     log: Path
     out: IO[bytes]
+    beside: bool = False  # the lane beside the gate, not one of the LANES
     began: float = field(default_factory=time.perf_counter)
 
 
@@ -161,7 +163,7 @@ def run_head(
             code = None
             while code is None:
                 if index > 0 and running is None and waiting and not any(r.proc.returncode for r in done):
-                    running = _start(waiting.pop(0), command, logs, "beside the gate")
+                    running = _start(waiting.pop(0), command, logs, "beside the gate", beside=True)
                 code = _wait(proc, 0.2)
                 if running is not None and running.proc.poll() is not None:
                     done.append(_end(running, times))
@@ -196,14 +198,16 @@ def _wait(proc: subprocess.Popen, seconds: float) -> int | None:
         return None
 
 
-def _start(surface: str, command: Callable[[str], list[str]], logs: Path, where: str = "") -> _Running:
+def _start(
+    surface: str, command: Callable[[str], list[str]], logs: Path, where: str = "", beside: bool = False
+) -> _Running:
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{surface}.log"
     out = open(log, "wb")  # noqa: SIM115 - closed when the surface ends
     proc = subprocess.Popen(command(surface), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     shown = log.relative_to(ROOT) if log.is_relative_to(ROOT) else log
     print(f"make test: `make {surface}` started{f' {where}' if where else ''} (output in {shown})", flush=True)
-    return _Running(surface, proc, log, out)
+    return _Running(surface, proc, log, out, beside)
 
 
 def _end(run: _Running, times: dict[str, float]) -> _Running:
@@ -232,13 +236,23 @@ def run_lanes(
     command: Callable[[str], list[str]] = make_command,
     logs: Path = LOGS,
     running: Sequence[_Running] = (),
+    beside: bool = False,
 ) -> None:
-    """Up to `lanes` surfaces at once (`running`: already started); after a red one none starts, the rest finish."""
+    """Up to `lanes` surfaces at once, in `surfaces`' order (`running`: already started); after a red one none
+    starts, the rest finish.
+
+    With `beside`, the lane that ran beside the gate goes on as well, one
+    surface at a time from the other end of the list: the lanes start the
+    longest, it works through the shortest, and a surface of middling length
+    no longer waits for a lane to end the run alone.
+    """
     waiting, running, failed = list(surfaces), list(running), None
     try:
         while waiting or running:
-            while waiting and failed is None and len(running) < lanes:
+            while waiting and failed is None and sum(not r.beside for r in running) < lanes:
                 running.append(_start(waiting.pop(0), command, logs))
+            if beside and waiting and failed is None and not any(r.beside for r in running):
+                running.append(_start(waiting.pop(), command, logs, "in the lane beside the gate", beside=True))
             time.sleep(0.2)
             for run in [r for r in running if r.proc.poll() is not None]:
                 running.remove(run)
@@ -283,7 +297,7 @@ def main(argv: Sequence[str], command: Callable[[str], list[str]] = make_command
             beside = by_typical_time(parallel, previous, longest=False) if args.lanes > 1 else []
             left, running = run_head(serial, beside, record["surfaces"], command)
             rest = by_typical_time(left if beside else parallel, previous, longest=True)
-            run_lanes(rest, args.lanes, record["surfaces"], command, running=running)
+            run_lanes(rest, args.lanes, record["surfaces"], command, running=running, beside=bool(beside))
     except KeyboardInterrupt:  # the last complete record stays as it was
         print("make test: interrupted; no timings recorded", file=sys.stderr)
         return exits.INTERRUPTED

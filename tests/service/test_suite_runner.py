@@ -67,6 +67,20 @@ def test_a_surface_after_the_gate_runs_beside_it_and_is_printed_once_the_gate_is
     assert out.index("ran gate") < out.index("ran quick"), "a surface beside the gate is printed after the gate"
 
 
+def test_after_the_gate_the_lane_beside_it_goes_on_from_the_short_end(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The lane takes the longest first; the lane beside the gate takes the shortest at once, not after it."""
+    behaviour = {"longer": "slow", "long": "slow", "short": "ok"}
+    times: dict[str, float] = {}
+    suite.run_lanes(list(behaviour), 1, times, _commands(behaviour), tmp_path, beside=True)
+    out = capfd.readouterr().out
+    assert set(times) == set(behaviour), f"a surface never ran: {times}"
+    assert out.index("`make short` started in the lane beside the gate") < out.index("ran longer"), (
+        "the short surface waited for the one lane instead of running beside it"
+    )
+
+
 def test_a_red_gate_starts_nothing_more_and_lets_the_one_beside_it_finish(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
