@@ -112,12 +112,14 @@ PR_SET_PDEATHSIG = 1
 
 
 def preimport(names: Sequence[str] = PREIMPORT) -> float:
-    """Import the third-party stack once, single-threaded; returns the seconds it took."""
+    """Import `names` once (the third-party stack by default), single-threaded; returns the seconds it took."""
     os.environ.update(dict.fromkeys(SINGLE_THREADED, "1"))
     os.environ.setdefault(*BLAS_SPIN)
     started = time.perf_counter()
     for name in names:
-        with contextlib.suppress(ImportError):  # an optional library missing only costs its children the import
+        # An optional library missing, or a module that fails to import (a fork mid-edit), is left out, with
+        # whatever imported it: each child imports it, and fails, on its own.
+        with contextlib.suppress(Exception):
             importlib.import_module(name)
     gc.collect()
     gc.freeze()  # before forking, as its documentation advises: a child's full collection skips the stack
@@ -125,16 +127,8 @@ def preimport(names: Sequence[str] = PREIMPORT) -> float:
 
 
 def preimport_project(names: Sequence[str] = PROJECT) -> fork_child.Preloaded:
-    """Import the project's entry points after the stack; what a child may keep of them (`own_modules`).
-
-    A module that fails to import (a fork mid-edit) is left out, with whatever
-    imported it: each child imports it, and fails, on its own.
-    """
-    for name in names:
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)
-    gc.collect()
-    gc.freeze()
+    """Import the project's entry points after the stack; what a child may keep of them (`own_modules`)."""
+    preimport(names)
     return fork_child.Preloaded.record({name.partition(".")[0] for name in names} | {"src"})
 
 
